@@ -1,0 +1,42 @@
+// kernels.h — the numeric hot spots: matrix-vector (decode) and matrix-matrix (prefill) products over
+// weights stored in F32/F16/BF16, plus a few row ops. Each optimised kernel has a naive twin
+// (t2_*_naive) that tests hold it against. The SIMD path is chosen at run time (AVX-512, AVX2+F16C,
+// portable C). Matrices are row-major; W(M, K) means M rows of K contiguous elements.
+#ifndef T2_KERNELS_H
+#define T2_KERNELS_H
+#include <stddef.h>
+#include "core/dtype.h"
+#include "core/pool.h"
+
+// Contract: y(M) = W(M,K) · x(K) [+ bias(M) if bias]; W in dt; rows split over the pool's threads.
+void t2_matvec(t2_pool *p, float *y, const void *W, t2_dtype dt, const float *x,
+               const float *bias, int M, int K);
+void t2_matvec_naive(float *y, const void *W, t2_dtype dt, const float *x, const float *bias,
+                     int M, int K);
+
+// Contract: Y(T,M) = X(T,K) · W(M,K)ᵀ [+ bias(M)]. F32 weights go straight to OpenBLAS sgemm; F16/BF16
+// weights are widened panel by panel into SCRATCH (t2_matmul_scratch_floats(K) floats) first.
+// T == 1 uses t2_matvec. Runs threaded (OpenBLAS threads for sgemm, the pool for conversion).
+void t2_matmul(t2_pool *p, float *Y, const float *X, const void *W, t2_dtype dt, const float *bias,
+               int T, int M, int K, float *scratch);
+size_t t2_matmul_scratch_floats(int K);
+void t2_matmul_naive(float *Y, const float *X, const void *W, t2_dtype dt, const float *bias,
+                     int T, int M, int K);
+
+// Contract: dot product of x(n) and y(n) in f32 (SIMD).
+float t2_dot(const float *x, const float *y, int n);
+
+// Contract: the SIMD level in use: "avx512", "avx2", or "generic" (T2_SIMD=generic|avx2 forces lower).
+const char *t2_simd_name(void);
+
+// OpenBLAS: Debian 12's 0.3.21 can misdetect AVX-512 CPUs as "Prescott" (4x slower sgemm). Call first
+// thing in main(): if the detected core is wrong for this CPU and OPENBLAS_CORETYPE is unset, it
+// re-executes the program once with the right OPENBLAS_CORETYPE (the library reads it at load time).
+void t2_blas_init(int argc, char **argv);
+// Contract: OpenBLAS's core name and a note on what t2_blas_init did ("ok", "re-exec as SkylakeX").
+const char *t2_blas_core(void);
+const char *t2_blas_note(void);
+// Contract: set OpenBLAS's thread count.
+void t2_blas_threads(int n);
+
+#endif

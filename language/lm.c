@@ -1,0 +1,1 @@
+// lm.c — placeholder, being written
