@@ -29,6 +29,9 @@ typedef struct {
 // Contract: fill CFG from a text config object (config.json, or a LLaVA config's text_config);
 // -1 + error naming the missing/invalid field.
 int t2_lm_config_parse(const cJSON *j, t2_lm_config *cfg);
+// Contract: read DIR/config.json and parse its text part (text_config for LLaVA-family configs).
+int t2_lm_config_load(const char *dir, t2_lm_config *cfg);
+const char *t2_arch_name(t2_arch a);
 
 typedef struct t2_lm t2_lm;
 

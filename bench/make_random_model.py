@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Write a random-weight HF checkpoint of a real model shape, fast and with moderate memory.
+
+usage: make_random_model.py OUTDIR --preset qwen2-0.5b|llama-1b|tiny-llama [--dtype F32|F16|BF16]
+                            [--tokenizer-from DIR] [--vocab N] [--seed S] [--shards N | --max-shard-size 2GB]
+
+Presets:
+  qwen2-0.5b  Qwen2-0.5B shape: hidden 896, 24 layers, 14 heads, 2 kv heads, intermediate 4864,
+              vocab 151936, tied, q/k/v bias, rope_theta 1e6, max_pos 32768        (~494M params)
+  llama-1b    Llama-3.2-1B shape: hidden 2048, 16 layers, 32 heads, 8 kv heads, intermediate 8192,
+              vocab 128256, tied, llama3 rope scaling (factor 32, orig 8192), theta 5e5 (~1.24B)
+  tiny-llama  llama2.c stories15M-like: hidden 288, 6 layers, 6 heads, 6 kv heads,
+              intermediate 768, vocab 512, tied, max_pos 256                        (~6.1M)
+Weights ~ N(0, 0.02) (initializer_range), norms 1, biases N(0, 0.02); generated in chunks and streamed
+to disk through tests/ref/st.py, so memory stays around one chunk. Prints the parameter count and time.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "ref"))
+import st  # noqa: E402
+import make_lm  # noqa: E402
+
+PRESETS = {
+    "qwen2-0.5b": dict(arch="qwen2", hidden=896, layers=24, heads=14, kv_heads=2, intermediate=4864,
+                       vocab=151936, max_pos=32768, tie=True,
+                       extra={"rope_theta": 1000000.0, "bos_token_id": 151643,
+                              "eos_token_id": 151643, "sliding_window": 32768,
+                              "max_window_layers": 24, "use_sliding_window": False}),
+    "llama-1b": dict(arch="llama3", hidden=2048, layers=16, heads=32, kv_heads=8, intermediate=8192,
+                     vocab=128256, max_pos=131072, tie=True,
+                     extra={"rope_theta": 500000.0, "bos_token_id": 128000, "eos_token_id": 128001,
+                            "head_dim": 64,
+                            "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0,
+                                             "low_freq_factor": 1.0,
+                                             "original_max_position_embeddings": 8192,
+                                             "rope_type": "llama3"}}),
+    "tiny-llama": dict(arch="llama", hidden=288, layers=6, heads=6, kv_heads=6, intermediate=768,
+                       vocab=512, max_pos=256, tie=True, extra={}),
+}
+
+TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json",
+                   "generation_config.json", "chat_template.json", "chat_template.jinja"]
+
+CHUNK = 1 << 23  # elements per generated chunk (32 MiB of f32)
+
+
+def parse_size(s):
+    s = s.strip().upper()
+    for suf, m in (("GB", 10 ** 9), ("MB", 10 ** 6), ("KB", 10 ** 3), ("GIB", 2 ** 30), ("MIB", 2 ** 20)):
+        if s.endswith(suf):
+            return int(float(s[:-len(suf)]) * m)
+    return int(s)
+
+
+def build_config(preset, dtype):
+    p = PRESETS[preset]
+    tc = make_lm.text_config(p["arch"], p["hidden"], p["layers"], p["heads"], p["kv_heads"],
+                             p["intermediate"], p["vocab"], p["max_pos"], p["tie"], dtype)
+    tc.update(p["extra"])
+    return dict(sorted(tc.items()))
+
+
+def tokenizer_size(d):
+    """Largest token id + 1 declared in tokenizer.json (model vocab + added tokens), or None."""
+    path = os.path.join(d, "tokenizer.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        tj = json.load(f)
+    ids = list((tj.get("model") or {}).get("vocab", {}).values()) if isinstance(
+        (tj.get("model") or {}).get("vocab"), dict) else []
+    ids += [t["id"] for t in tj.get("added_tokens", [])]
+    return max(ids) + 1 if ids else None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("outdir")
+    ap.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    ap.add_argument("--dtype", default="BF16", choices=["F32", "F16", "BF16"])
+    ap.add_argument("--tokenizer-from")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shards", type=int, default=None, help="number of shards (default 1)")
+    ap.add_argument("--max-shard-size", default=None, help="e.g. 2GB; overrides --shards")
+    ap.add_argument("--vocab", type=int, default=None,
+                    help="override the preset's vocab_size (default: the tokenizer's size when "
+                         "--tokenizer-from is given and larger than the preset's)")
+    a = ap.parse_args(argv)
+    if a.vocab is None and a.tokenizer_from:
+        n = tokenizer_size(a.tokenizer_from)
+        if n and n > PRESETS[a.preset]["vocab"]:
+            a.vocab = n
+    if a.vocab:
+        PRESETS[a.preset] = dict(PRESETS[a.preset], vocab=a.vocab)
+
+    t0 = time.time()
+    tc = build_config(a.preset, a.dtype)
+    specs = make_lm.canonical_specs(tc, with_lm_head=not tc["tie_word_embeddings"])
+    specs = sorted(("model." + n if n != "lm_head.weight" else n, shape, kind) for n, shape, kind in specs)
+    nparams = sum(int(np.prod(s)) for _, s, _ in specs)
+    os.makedirs(a.outdir, exist_ok=True)
+    rng = np.random.default_rng(a.seed)
+    w = st.ShardedStreamWriter(
+        a.outdir, [(n, a.dtype, s) for n, s, _ in specs], n_shards=a.shards,
+        max_shard_bytes=parse_size(a.max_shard_size) if a.max_shard_size else None,
+        metadata={"format": "pt"})
+    std = tc.get("initializer_range", 0.02)
+    for name, shape, kind in specs:
+        n = int(np.prod(shape))
+        done = 0
+        while done < n:
+            m = min(CHUNK, n - done)
+            if kind == "norm":
+                x = np.ones(m, np.float32)
+            else:
+                x = rng.standard_normal(m, dtype=np.float32)
+                x *= np.float32(std)
+            w.write(x)
+            done += m
+        if n == 0:
+            w.write(np.zeros(0, np.float32))
+    w.close()
+    with open(os.path.join(a.outdir, "config.json"), "w") as f:
+        json.dump(tc, f, indent=2)
+        f.write("\n")
+    gen = {"bos_token_id": tc["bos_token_id"], "eos_token_id": tc["eos_token_id"],
+           "transformers_version": tc["transformers_version"]}
+    with open(os.path.join(a.outdir, "generation_config.json"), "w") as f:
+        json.dump(gen, f, indent=2)
+        f.write("\n")
+    copied = []
+    if a.tokenizer_from:
+        for fn in TOKENIZER_FILES:
+            src = os.path.join(a.tokenizer_from, fn)
+            if os.path.exists(src):
+                shutil.copyfile(src, os.path.join(a.outdir, fn))
+                copied.append(fn)
+        ts = tokenizer_size(a.outdir)
+        if ts is not None and ts > tc["vocab_size"]:
+            print("warning: tokenizer has ids up to %d but vocab_size is %d" % (ts - 1, tc["vocab_size"]),
+                  file=sys.stderr)
+    dt = time.time() - t0
+    size = sum(os.path.getsize(os.path.join(a.outdir, f)) for f in os.listdir(a.outdir)
+               if f.endswith(".safetensors"))
+    print("%s: %s, %d parameters (%.1fM), %s, %.2f GB on disk, %.1f s%s"
+          % (a.outdir, a.preset, nparams, nparams / 1e6, a.dtype, size / 1e9, dt,
+             (", tokenizer files: " + " ".join(copied)) if copied else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
