@@ -28,12 +28,20 @@ float t2_dot(const float *x, const float *y, int n);
 
 // Contract: the SIMD level in use: "avx512", "avx2", or "generic" (T2_SIMD=generic|avx2 forces lower).
 const char *t2_simd_name(void);
+// Contract: force the SIMD level ("generic", "avx2", "avx512"; NULL = back to the automatic choice,
+// which honours T2_SIMD). Returns -1 (level unchanged) if unknown or unsupported by this CPU. For
+// tests and benchmarks; not to be called while kernels run on other threads.
+int t2_simd_force(const char *level);
 
 // OpenBLAS: Debian 12's 0.3.21 can misdetect AVX-512 CPUs as "Prescott" (4x slower sgemm). Call first
 // thing in main(): if the detected core is wrong for this CPU and OPENBLAS_CORETYPE is unset, it
 // re-executes the program once with the right OPENBLAS_CORETYPE (the library reads it at load time).
 void t2_blas_init(int argc, char **argv);
-// Contract: OpenBLAS's core name and a note on what t2_blas_init did ("ok", "re-exec as SkylakeX").
+// Contract: the OPENBLAS_CORETYPE that suits a CPU with these features better than the detected
+// core NAME ("SkylakeX", "Haswell"), or NULL when NAME is fine (pure: the decision of t2_blas_init).
+const char *t2_blas_core_fix(const char *name, int has_avx512, int has_avx2);
+// Contract: OpenBLAS's core name ("SkylakeX") and a note on how it came to be: "detected",
+// "re-exec from Prescott", "set by OPENBLAS_CORETYPE", or why a weak core was kept.
 const char *t2_blas_core(void);
 const char *t2_blas_note(void);
 // Contract: set OpenBLAS's thread count.
