@@ -9,8 +9,8 @@ Presets:
               vocab 151936, tied, q/k/v bias, rope_theta 1e6, max_pos 32768        (~494M params)
   llama-1b    Llama-3.2-1B shape: hidden 2048, 16 layers, 32 heads, 8 kv heads, intermediate 8192,
               vocab 128256, tied, llama3 rope scaling (factor 32, orig 8192), theta 5e5 (~1.24B)
-  tiny-llama  llama2.c stories15M-like: hidden 288, 6 layers, 6 heads, 6 kv heads,
-              intermediate 768, vocab 512, tied, max_pos 256                        (~6.1M)
+  tiny-llama  a llama2.c-sized toy: hidden 256, 4 layers, 8 heads, 8 kv heads,
+              intermediate 768, vocab 1024, tied, max_pos 2048                      (~3.7M)
 Weights ~ N(0, 0.02) (initializer_range), norms 1, biases N(0, 0.02); generated in chunks and streamed
 to disk through tests/ref/st.py, so memory stays around one chunk. Prints the parameter count and time.
 """
@@ -42,8 +42,8 @@ PRESETS = {
                                              "low_freq_factor": 1.0,
                                              "original_max_position_embeddings": 8192,
                                              "rope_type": "llama3"}}),
-    "tiny-llama": dict(arch="llama", hidden=288, layers=6, heads=6, kv_heads=6, intermediate=768,
-                       vocab=512, max_pos=256, tie=True, extra={}),
+    "tiny-llama": dict(arch="llama", hidden=256, layers=4, heads=8, kv_heads=8, intermediate=768,
+                       vocab=1024, max_pos=2048, tie=True, extra={}),
 }
 
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",

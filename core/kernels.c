@@ -572,6 +572,12 @@ void t2_matmul(t2_pool *p, float *Y, const float *X, const void *W, t2_dtype dt,
     }
 }
 
+void t2_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 void t2_matmul_naive(float *Y, const float *X, const void *W, t2_dtype dt, const float *bias, int T,
                      int M, int K) {
     for (int t = 0; t < T; t++) t2_matvec_naive(Y + (size_t)t * M, W, dt, X + (size_t)t * K, bias, M, K);

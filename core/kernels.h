@@ -23,6 +23,11 @@ size_t t2_matmul_scratch_floats(int K);
 void t2_matmul_naive(float *Y, const float *X, const void *W, t2_dtype dt, const float *bias,
                      int T, int M, int K);
 
+// Contract: C(M,N) = alpha·op(A)·op(B) + beta·C, row-major with leading dimensions (OpenBLAS sgemm);
+// op(X) = Xᵀ when the trans flag is set. For strided f32 products such as attention over heads.
+void t2_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+
 // Contract: dot product of x(n) and y(n) in f32 (SIMD).
 float t2_dot(const float *x, const float *y, int n);
 

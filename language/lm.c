@@ -45,7 +45,7 @@ struct t2_lm_state {
     float *kcache, *vcache;         // (L, n_ctx, KV*D) each
     float *rope_cos, *rope_sin;     // (n_ctx, D/2)
     float *x, *xb, *q, *k, *v, *att, *tmp, *gate, *up;   // (B,C) (B,C) (B,HD) (B,KVD) (B,KVD) (B,HD) (B,C) (B,I) (B,I)
-    float *scores;                  // (threads, n_ctx)
+    float *scores;                  // (max(threads, max_block), n_ctx): attention scores
     float *scratch;                 // t2_matmul conversion panel
     float *block;                   // the one allocation the above point into
 };
@@ -349,7 +349,7 @@ t2_lm_state *t2_lm_state_new(const t2_lm *lm, int n_ctx, int max_block) {
         (size_t)c->n_layers * n_ctx * KVD, (size_t)c->n_layers * n_ctx * KVD,
         (size_t)n_ctx * half, (size_t)n_ctx * half,
         B * C, B * C, B * HD, B * KVD, B * KVD, B * HD, B * C, B * I, B * I,
-        (size_t)nth * n_ctx, t2_matmul_scratch_floats((int)maxk),
+        (size_t)(nth > max_block ? nth : max_block) * n_ctx, t2_matmul_scratch_floats((int)maxk),
     };
     float **ptrs[] = {&s->kcache, &s->vcache, &s->rope_cos, &s->rope_sin, &s->x, &s->xb, &s->q, &s->k,
                       &s->v, &s->att, &s->tmp, &s->gate, &s->up, &s->scores, &s->scratch};
@@ -402,9 +402,10 @@ static void matmul(t2_lm_state *s, float *Y, const float *X, const t2_mat *w, co
     t2_matmul(s->lm->pool, Y, X, w->data, w->dt, bias, T, M, K, s->scratch);
 }
 
-typedef struct { t2_lm_state *s; int layer, B, p0; } attn_job;
+typedef struct { t2_lm_state *s; int layer, B, p0, head; } attn_job;
 
-// One task = one query head over the block's B positions: causal softmax(q·K/√D)·V.
+// Decode-style attention, one task = one query head over the block's B positions:
+// causal softmax(q·K/√D)·V with dot products (used when B is small).
 static void attn_task(void *ctx, int h, int thread) {
     attn_job *j = ctx;
     t2_lm_state *s = j->s;
@@ -436,41 +437,113 @@ static void attn_task(void *ctx, int h, int thread) {
     }
 }
 
+// Causal softmax of one row t of the block's score matrix S(B, p0+B) (prefill attention).
+static void softmax_row_task(void *ctx, int t, int thread) {
+    attn_job *j = ctx;
+    int n_all = j->p0 + j->B, n = j->p0 + t + 1;
+    float *row = j->s->scores + (size_t)t * n_all;
+    float mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) if (row[i] > mx) mx = row[i];
+    for (int i = 0; i < n; i++) { row[i] = expf(row[i] - mx); sum += row[i]; }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) row[i] *= inv;
+    for (int i = n; i < n_all; i++) row[i] = 0;   // masked future positions
+}
+
+// Prefill attention for B positions: per head, S = Q·Kᵀ/√D and O = softmax(S)·V through sgemm on
+// the strided head slices of the block's queries and the layer's cache.
+static void attn_prefill(t2_lm *lm, t2_lm_state *s, int layer, int B, int p0) {
+    const t2_lm_config *c = &lm->cfg;
+    int D = c->head_dim, HD = c->n_heads * D, KVD = c->n_kv_heads * D, n = p0 + B;
+    const float *kc = s->kcache + (size_t)layer * s->n_ctx * KVD;
+    const float *vc = s->vcache + (size_t)layer * s->n_ctx * KVD;
+    attn_job job = {s, layer, B, p0, 0};
+    for (int h = 0; h < c->n_heads; h++) {
+        int kvh = h / (c->n_heads / c->n_kv_heads);
+        t2_sgemm(0, 1, B, n, D, 1.0f / sqrtf((float)D), s->q + (size_t)h * D, HD, kc + (size_t)kvh * D, KVD,
+                 0.0f, s->scores, n);
+        t2_pool_run(lm->pool, B, softmax_row_task, &job);
+        t2_sgemm(0, 0, B, D, n, 1.0f, s->scores, n, vc + (size_t)kvh * D, KVD, 0.0f, s->att + (size_t)h * D, HD);
+    }
+}
+
+// The per-position (row) work of a layer, spread over the pool: one task = one position.
+typedef enum { ROW_NORM_IN, ROW_ROPE, ROW_ADD_NORM_POST, ROW_SWIGLU, ROW_ADD } row_op;
+typedef struct { t2_lm *lm; t2_lm_state *s; const t2_lm_layer *w; int layer, p0; row_op op; } row_job;
+
+static void row_task(void *ctx, int t, int thread) {
+    row_job *j = ctx;
+    t2_lm_state *s = j->s;
+    const t2_lm_config *c = &j->lm->cfg;
+    int C = c->hidden_size, I = c->intermediate_size, D = c->head_dim, half = D / 2;
+    int HD = c->n_heads * D, KVD = c->n_kv_heads * D;
+    float *x = s->x + (size_t)t * C, *xb = s->xb + (size_t)t * C, *tmp = s->tmp + (size_t)t * C;
+    switch (j->op) {
+    case ROW_NORM_IN:
+        rmsnorm(xb, x, j->w->norm_in, C, c->rms_eps);
+        break;
+    case ROW_ROPE: {   // rotate q and k, then append k and v to the cache
+        int pos = j->p0 + t;
+        const float *cs = s->rope_cos + (size_t)pos * half, *sn = s->rope_sin + (size_t)pos * half;
+        for (int h = 0; h < c->n_heads; h++) rope(s->q + (size_t)t * HD + (size_t)h * D, D, cs, sn);
+        for (int h = 0; h < c->n_kv_heads; h++) rope(s->k + (size_t)t * KVD + (size_t)h * D, D, cs, sn);
+        size_t off = ((size_t)j->layer * s->n_ctx + pos) * KVD;
+        memcpy(s->kcache + off, s->k + (size_t)t * KVD, sizeof(float) * KVD);
+        memcpy(s->vcache + off, s->v + (size_t)t * KVD, sizeof(float) * KVD);
+        break;
+    }
+    case ROW_ADD_NORM_POST:   // residual after attention, then the MLP's norm
+        for (int i = 0; i < C; i++) x[i] += tmp[i];
+        rmsnorm(xb, x, j->w->norm_post, C, c->rms_eps);
+        break;
+    case ROW_SWIGLU: {
+        float *g = s->gate + (size_t)t * I;
+        const float *u = s->up + (size_t)t * I;
+        for (int i = 0; i < I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];   // SiLU(gate) * up
+        break;
+    }
+    case ROW_ADD:
+        for (int i = 0; i < C; i++) x[i] += tmp[i];
+        break;
+    }
+}
+
+static void rows(row_job *j, row_op op, int B) {
+    j->op = op;
+    if (B == 1) row_task(j, 0, 0);    // a single position: no hand-off to the pool
+    else t2_pool_run(j->lm->pool, B, row_task, j);
+}
+
+// Blocks at least this long take the sgemm attention path; shorter ones the dot-product path.
+#define PREFILL_ATTN_MIN_BLOCK 8
+
 // One block of B positions starting at cache position p0, through every layer; leaves the final
 // hidden states (not yet normed) in s->x.
 static void forward_block(t2_lm *lm, t2_lm_state *s, int B, int p0) {
     const t2_lm_config *c = &lm->cfg;
-    int C = c->hidden_size, I = c->intermediate_size, D = c->head_dim, half = D / 2;
-    int HD = c->n_heads * D, KVD = c->n_kv_heads * D;
+    int C = c->hidden_size, I = c->intermediate_size;
+    int HD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
     for (int l = 0; l < c->n_layers; l++) {
         const t2_lm_layer *w = &lm->layers[l];
-        for (int t = 0; t < B; t++) rmsnorm(s->xb + (size_t)t * C, s->x + (size_t)t * C, w->norm_in, C, c->rms_eps);
+        row_job rj = {lm, s, w, l, p0, ROW_NORM_IN};
+        rows(&rj, ROW_NORM_IN, B);
         matmul(s, s->q, s->xb, &w->wq, w->bq, B, HD, C);
         matmul(s, s->k, s->xb, &w->wk, w->bk, B, KVD, C);
         matmul(s, s->v, s->xb, &w->wv, w->bv, B, KVD, C);
-        float *kc = s->kcache + (size_t)l * s->n_ctx * KVD, *vc = s->vcache + (size_t)l * s->n_ctx * KVD;
-        for (int t = 0; t < B; t++) {
-            int pos = p0 + t;
-            const float *cs = s->rope_cos + (size_t)pos * half, *sn = s->rope_sin + (size_t)pos * half;
-            for (int h = 0; h < c->n_heads; h++) rope(s->q + (size_t)t * HD + (size_t)h * D, D, cs, sn);
-            for (int h = 0; h < c->n_kv_heads; h++) rope(s->k + (size_t)t * KVD + (size_t)h * D, D, cs, sn);
-            memcpy(kc + (size_t)pos * KVD, s->k + (size_t)t * KVD, sizeof(float) * KVD);
-            memcpy(vc + (size_t)pos * KVD, s->v + (size_t)t * KVD, sizeof(float) * KVD);
+        rows(&rj, ROW_ROPE, B);
+        if (B >= PREFILL_ATTN_MIN_BLOCK) {
+            attn_prefill(lm, s, l, B, p0);
+        } else {
+            attn_job job = {s, l, B, p0, 0};
+            t2_pool_run(lm->pool, c->n_heads, attn_task, &job);
         }
-        attn_job job = {s, l, B, p0};
-        t2_pool_run(lm->pool, c->n_heads, attn_task, &job);
         matmul(s, s->tmp, s->att, &w->wo, NULL, B, C, HD);
-        for (size_t i = 0; i < (size_t)B * C; i++) s->x[i] += s->tmp[i];
-
-        for (int t = 0; t < B; t++) rmsnorm(s->xb + (size_t)t * C, s->x + (size_t)t * C, w->norm_post, C, c->rms_eps);
+        rows(&rj, ROW_ADD_NORM_POST, B);
         matmul(s, s->gate, s->xb, &w->wgate, NULL, B, I, C);
         matmul(s, s->up, s->xb, &w->wup, NULL, B, I, C);
-        for (size_t i = 0; i < (size_t)B * I; i++) {
-            float g = s->gate[i];
-            s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];   // SiLU(gate) * up
-        }
+        rows(&rj, ROW_SWIGLU, B);
         matmul(s, s->tmp, s->gate, &w->wdown, NULL, B, C, I);
-        for (size_t i = 0; i < (size_t)B * C; i++) s->x[i] += s->tmp[i];
+        rows(&rj, ROW_ADD, B);
     }
 }
 
