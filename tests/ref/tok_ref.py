@@ -277,7 +277,7 @@ class Ref:
         return self.prefix + ids + self.suffix if add_special else ids
 
     # ---- decoding: the decoder chain over token strings, then bytes → UTF-8
-    def decode(self, ids, skip_special):
+    def decode(self, ids, skip_special, raw=False):
         toks = [self.id2tok[i] for i in ids if not (skip_special and i in self.special)]
         parts = [t.encode("utf-8") for t in toks]
         for step in self.dec:
@@ -298,7 +298,8 @@ class Ref:
             elif step[0] == "metaspace":
                 r = step[1].encode()
                 parts = [p.replace(r, b"" if i == 0 and step[2] else b" ") for i, p in enumerate(parts)]
-        return b"".join(parts).decode("utf-8")
+        out = b"".join(parts)
+        return out if raw else out.decode("utf-8")
 
 
 def main():
