@@ -60,14 +60,14 @@ int t2_cmd_bench(int argc, char **argv) {
     }
     if (optind < argc) t2_cli_die(cmd, "unexpected argument '%s'", argv[optind]);
     if (!dir) { usage(stderr); t2_cli_die(cmd, "--model DIR is required"); }
-    t2_cli_model m;
-    t2_cli_model_load(&m, dir, threads, 0);
-    const t2_lm_config *cfg = &m.cfg;
+    t2_vlm *vm = t2_cli_load(dir, threads, 0);
+    const t2_lm_config *cfg = t2_vlm_lm_cfg(vm);
+    t2_lm *lm = t2_vlm_lm(vm);
     int n_ctx = n_prompt > n_gen ? n_prompt : n_gen;
     if (n_ctx < 1) n_ctx = 1;
     if (n_ctx > cfg->max_position)
         t2_cli_die(cmd, "a %d-token test exceeds the model's context of %d", n_ctx, cfg->max_position);
-    t2_lm_state *st = t2_lm_state_new(m.lm, n_ctx, n_prompt > 0 ? n_prompt : 1);
+    t2_lm_state *st = t2_lm_state_new(lm, n_ctx, n_prompt > 0 ? n_prompt : 1);
     if (!st) t2_cli_die(cmd, "%s", t2_last_error());
     int32_t *ids = t2_malloc(sizeof(int32_t) * (size_t)n_ctx);
     uint64_t x = 0x9E3779B97F4A7C15ull;
@@ -78,14 +78,14 @@ int t2_cmd_bench(int argc, char **argv) {
         if (n_prompt > 0) {
             t2_lm_state_rewind(st, 0);
             double t0 = t2_now();
-            if (t2_lm_forward(m.lm, st, ids, NULL, NULL, n_prompt, logits, 0)) t2_cli_die(cmd, "%s", t2_last_error());
+            if (t2_lm_forward(lm, st, ids, NULL, NULL, n_prompt, logits, 0)) t2_cli_die(cmd, "%s", t2_last_error());
             if (r >= 0) pp[r] = n_prompt / (t2_now() - t0);
         }
         if (n_gen > 0) {
             t2_lm_state_rewind(st, 0);
             double t0 = t2_now();
             for (int i = 0; i < n_gen; i++)
-                if (t2_lm_forward(m.lm, st, &ids[i], NULL, NULL, 1, logits, 0)) t2_cli_die(cmd, "%s", t2_last_error());
+                if (t2_lm_forward(lm, st, &ids[i], NULL, NULL, 1, logits, 0)) t2_cli_die(cmd, "%s", t2_last_error());
             if (r >= 0) tg[r] = n_gen / (t2_now() - t0);
         }
     }
@@ -93,11 +93,11 @@ int t2_cmd_bench(int argc, char **argv) {
     if (n_prompt > 0) stats(pp, reps, &ppm, &pps);
     if (n_gen > 0) stats(tg, reps, &tgm, &tgs);
     double rss = t2_peak_rss() / 1048576.0;
-    double params = t2_lm_param_count(m.lm) / 1e6;
+    double params = t2_lm_param_count(lm) / 1e6;
     if (json) {
         printf("{\"model\": \"%s\", \"arch\": \"%s\", \"params_m\": %.2f, \"dtype\": \"%s\", \"threads\": %d, "
                "\"simd\": \"%s\", \"blas_core\": \"%s\", \"reps\": %d",
-               dir, t2_arch_name(cfg->arch), params, t2_lm_dtype_name(m.lm), m.threads, t2_simd_name(),
+               dir, t2_arch_name(cfg->arch), params, t2_lm_dtype_name(lm), t2_vlm_threads(vm), t2_simd_name(),
                t2_blas_core(), reps);
         if (n_prompt > 0) printf(", \"pp\": {\"n\": %d, \"tok_s\": %.2f, \"sd\": %.2f}", n_prompt, ppm, pps);
         if (n_gen > 0) printf(", \"tg\": {\"n\": %d, \"tok_s\": %.2f, \"sd\": %.2f}", n_gen, tgm, tgs);
@@ -106,15 +106,15 @@ int t2_cmd_bench(int argc, char **argv) {
         printf("| model | arch | params | dtype | threads | test | t/s |\n|---|---|---|---|---|---|---|\n");
         if (n_prompt > 0)
             printf("| %s | %s | %.2f M | %s | %d | pp%d | %.2f ± %.2f |\n", dir, t2_arch_name(cfg->arch), params,
-                   t2_lm_dtype_name(m.lm), m.threads, n_prompt, ppm, pps);
+                   t2_lm_dtype_name(lm), t2_vlm_threads(vm), n_prompt, ppm, pps);
         if (n_gen > 0)
             printf("| %s | %s | %.2f M | %s | %d | tg%d | %.2f ± %.2f |\n", dir, t2_arch_name(cfg->arch), params,
-                   t2_lm_dtype_name(m.lm), m.threads, n_gen, tgm, tgs);
+                   t2_lm_dtype_name(lm), t2_vlm_threads(vm), n_gen, tgm, tgs);
         printf("\nSIMD %s, OpenBLAS core %s (%s), peak RSS %.1f MiB, %d reps after a warm-up\n", t2_simd_name(),
                t2_blas_core(), t2_blas_note(), rss, reps);
     }
     free(pp); free(tg); free(ids); free(logits);
     t2_lm_state_free(st);
-    t2_cli_model_free(&m);
+    t2_vlm_free(vm);
     return 0;
 }

@@ -1,4 +1,4 @@
-// model.c — loading a text checkpoint directory for the CLI, and the small flag helpers.
+// common.c — what the subcommands share: loading a checkpoint, sampling flags, flag parsers, output.
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/kernels.h"
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void t2_cli_die(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, "t2 %s: ", cmd);
@@ -56,33 +57,76 @@ int32_t *t2_cli_ids(const char *cmd, const char *s, int *n) {
     return ids;
 }
 
-void t2_cli_model_load(t2_cli_model *m, const char *dir, int threads, int need_tokenizer) {
-    memset(m, 0, sizeof *m);
-    m->dir = dir;
-    if (!t2_is_dir(dir)) t2_cli_die("model", "%s: not a directory (expected a Hugging Face checkpoint directory)", dir);
-    if (t2_lm_config_load(dir, &m->cfg)) t2_cli_die("model", "%s", t2_last_error());
-    m->st = t2_st_open(dir);
-    if (!m->st) t2_cli_die("model", "%s", t2_last_error());
-    m->threads = threads > 0 ? threads : t2_ncores();
-    m->pool = t2_pool_new(m->threads);
-    t2_blas_threads(m->threads);
-    m->lm = t2_lm_new(m->st, &m->cfg, m->pool);
-    if (!m->lm) t2_cli_die("model", "%s: %s", dir, t2_last_error());
-    char path[4096];
-    int has_tok = (t2_path_join(path, sizeof path, dir, "tokenizer.json") == 0 && t2_file_exists(path)) ||
-                  (t2_path_join(path, sizeof path, dir, "vocab.json") == 0 && t2_file_exists(path));
-    if (need_tokenizer || has_tok) {
-        m->tok = t2_tok_load(dir);
-        if (!m->tok) t2_cli_die("model", "%s", t2_last_error());
-        if (t2_tok_vocab_size(m->tok) > m->cfg.vocab_size)
-            fprintf(stderr, "t2: warning: tokenizer has %d tokens but the model's vocab_size is %d\n",
-                    t2_tok_vocab_size(m->tok), m->cfg.vocab_size);
-    }
+t2_vlm *t2_cli_load(const char *dir, int threads, int need_tokenizer) {
+    t2_vlm *m = t2_vlm_load(dir, threads, need_tokenizer);
+    if (!m) t2_cli_die("model", "%s", t2_last_error());
+    const t2_tokenizer *tok = t2_vlm_tok(m);
+    if (tok && t2_tok_vocab_size(tok) > t2_vlm_lm_cfg(m)->vocab_size)
+        fprintf(stderr, "t2: warning: tokenizer has %d tokens but the model's vocab_size is %d\n",
+                t2_tok_vocab_size(tok), t2_vlm_lm_cfg(m)->vocab_size);
+    return m;
 }
 
-void t2_cli_model_free(t2_cli_model *m) {
-    t2_tok_free(m->tok);
-    t2_lm_free(m->lm);
-    t2_st_close(m->st);
-    t2_pool_free(m->pool);
+void t2_cli_sampling_init(t2_cli_sampling *s, float temp) {
+    memset(s, 0, sizeof *s);
+    s->sp = t2_sampler_defaults();
+    s->sp.temperature = temp;
+    s->sp.top_k = 40;
+    s->sp.top_p = 0.95f;
+    s->sp.min_p = 0.05f;
+    s->sp.repeat_penalty = 1.0f;
+    s->sp.repeat_last_n = 64;
+    s->sp.seed = (uint64_t)time(NULL);
+}
+
+int t2_cli_sampling_opt(t2_cli_sampling *s, const char *cmd, int c, const char *arg) {
+    switch (c) {
+    case T2_OPT_TEMP: s->sp.temperature = (float)t2_cli_float(cmd, "--temp", arg, 0, 100); return 1;
+    case T2_OPT_TOPK: s->sp.top_k = t2_cli_int(cmd, "--top-k", arg, 0, 1 << 30); return 1;
+    case T2_OPT_TOPP: s->sp.top_p = (float)t2_cli_float(cmd, "--top-p", arg, 0, 1); return 1;
+    case T2_OPT_MINP: s->sp.min_p = (float)t2_cli_float(cmd, "--min-p", arg, 0, 1); return 1;
+    case T2_OPT_RP: s->sp.repeat_penalty = (float)t2_cli_float(cmd, "--repeat-penalty", arg, 0.01, 100); return 1;
+    case T2_OPT_RLN: s->sp.repeat_last_n = t2_cli_int(cmd, "--repeat-last-n", arg, 0, 1 << 24); return 1;
+    case T2_OPT_SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(arg, &end, 10);
+        if (errno || end == arg || *end || arg[0] == '-') t2_cli_die(cmd, "--seed expects a non-negative integer, got '%s'", arg);
+        s->sp.seed = v;
+        s->seed_set = 1;
+        return 1;
+    }
+    case T2_OPT_STOP:
+        if (s->gp.n_stops == T2_GEN_MAX_STOPS) t2_cli_die(cmd, "at most %d --stop strings", T2_GEN_MAX_STOPS);
+        if (!*arg) t2_cli_die(cmd, "--stop needs a non-empty string");
+        s->gp.stops[s->gp.n_stops++] = arg;
+        return 1;
+    case T2_OPT_IGNORE_EOS: s->gp.ignore_eos = 1; return 1;
+    }
+    return 0;
+}
+
+int t2_cli_print(void *ctx, const char *text, size_t len) {
+    (void)ctx;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+void t2_cli_json_string(FILE *f, const char *str, size_t len) {
+    const unsigned char *s = (const unsigned char *)str;
+    fputc('"', f);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        size_t k = t2_utf8_seq(s + i, len - i);
+        if (k == 0) { fputs("\\ufffd", f); i++; continue; }   // invalid bytes → U+FFFD
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fwrite(s + i, 1, k, f);
+        i += k;
+    }
+    fputc('"', f);
 }

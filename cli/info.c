@@ -30,14 +30,17 @@ int t2_cmd_info(int argc, char **argv) {
     }
     if (optind < argc) t2_cli_die(cmd, "unexpected argument '%s'", argv[optind]);
     if (!dir) { usage(stderr); t2_cli_die(cmd, "--model DIR is required"); }
-    t2_cli_model m;
-    t2_cli_model_load(&m, dir, 1, 0);
-    const t2_lm_config *cfg = &m.cfg;
+    t2_vlm *vm = t2_cli_load(dir, 1, 0);
+    const t2_lm_config *cfg = t2_vlm_lm_cfg(vm);
+    const t2_lm *lm = t2_vlm_lm(vm);
+    const t2_st *st = t2_vlm_weights(vm);
+    const t2_tokenizer *tok = t2_vlm_tok(vm);
     printf("model          %s\n", dir);
-    printf("architecture   %s (weights under '%s')\n", t2_arch_name(cfg->arch), t2_lm_prefix(m.lm));
-    printf("parameters     %lld (%.1f M) in the language model\n", (long long)t2_lm_param_count(m.lm),
-           t2_lm_param_count(m.lm) / 1e6);
-    printf("weights dtype  %s\n", t2_lm_dtype_name(m.lm));
+    printf("checkpoint     %s\n", t2_vlm_kind(vm));
+    printf("architecture   %s (weights under '%s')\n", t2_arch_name(cfg->arch), t2_lm_prefix(lm));
+    printf("parameters     %lld (%.1f M) in the language model\n", (long long)t2_lm_param_count(lm),
+           t2_lm_param_count(lm) / 1e6);
+    printf("weights dtype  %s\n", t2_lm_dtype_name(lm));
     printf("shape          %d layers, hidden %d, intermediate %d, %d heads (%d KV), head_dim %d, vocab %d\n",
            cfg->n_layers, cfg->hidden_size, cfg->intermediate_size, cfg->n_heads, cfg->n_kv_heads,
            cfg->head_dim, cfg->vocab_size);
@@ -47,12 +50,12 @@ int t2_cmd_info(int argc, char **argv) {
     if (cfg->rope_type != T2_ROPE_DEFAULT) printf(" (factor %g)", cfg->rope_factor);
     printf("\n");
     printf("tied lm_head   %s\n", cfg->tie_embeddings ? "yes" : "no");
-    int nt = t2_st_count(m.st);
+    int nt = t2_st_count(st);
     size_t bytes = 0;
     const char *files[64];
     int nf = 0;
     for (int i = 0; i < nt; i++) {
-        const t2_st_tensor *t = t2_st_at(m.st, i);
+        const t2_st_tensor *t = t2_st_at(st, i);
         bytes += t->nbytes;
         int seen = 0;
         for (int k = 0; k < nf; k++) if (!strcmp(files[k], t->file)) seen = 1;
@@ -60,15 +63,24 @@ int t2_cmd_info(int argc, char **argv) {
     }
     printf("tensors        %d, %.1f MB in %d file%s\n", nt, bytes / 1e6, nf, nf == 1 ? "" : "s");
     for (int k = 0; k < nf; k++) printf("  %s\n", files[k]);
-    if (m.tok) {
-        printf("tokenizer      %d tokens, bos %d, eos %d\n", t2_tok_vocab_size(m.tok), t2_tok_bos(m.tok), t2_tok_eos(m.tok));
-        t2_chat_kind k = t2_chat_detect(t2_tok_chat_template(m.tok), T2_CHAT_NONE);
-        printf("chat template  %s\n", t2_tok_chat_template(m.tok) ? t2_chat_name(k) : "(none in tokenizer_config.json)");
+    if (tok) {
+        printf("tokenizer      %d tokens, bos %d, eos %d\n", t2_tok_vocab_size(tok), t2_tok_bos(tok), t2_tok_eos(tok));
+        t2_chat_kind k = t2_chat_detect(t2_tok_chat_template(tok), T2_CHAT_NONE);
+        printf("chat template  %s\n", t2_tok_chat_template(tok) ? t2_chat_name(k) : "(none in tokenizer_config.json)");
     } else {
         printf("tokenizer      (none: tokenizer.json / vocab.json absent)\n");
     }
+    const t2_vit_config *vc = t2_vlm_vit_cfg(vm);
+    if (vc) {
+        printf("vision tower   %s, %d layers, hidden %d, %d heads, image %d, patch %d: %d positions per tile\n",
+               t2_vit_kind_name(vc->kind), vc->n_layers, vc->hidden_size, vc->n_heads, vc->image_size,
+               vc->patch_size, vc->n_positions);
+        printf("image tokens   id %d\n", t2_vlm_image_token(vm));
+    } else {
+        printf("vision tower   (none: a text-only checkpoint)\n");
+    }
     printf("back end       SIMD %s, OpenBLAS core %s (%s), %d cores\n", t2_simd_name(), t2_blas_core(),
            t2_blas_note(), t2_ncores());
-    t2_cli_model_free(&m);
+    t2_vlm_free(vm);
     return 0;
 }

@@ -7,6 +7,8 @@
 #define T2_VERSION "0.1.0"
 
 static const struct { const char *name; int (*fn)(int, char **); const char *what; } cmds[] = {
+    {"ask", t2_cmd_ask, "answer a question about images with a LLaVA-family checkpoint"},
+    {"chat", t2_cmd_chat, "an interactive conversation (with /image PATH)"},
     {"generate", t2_cmd_generate, "generate text from a prompt with a Llama / Mistral / Qwen2 checkpoint"},
     {"info", t2_cmd_info, "describe a checkpoint directory"},
     {"bench", t2_cmd_bench, "measure prefill and decode speed (pp512 / tg128)"},

@@ -130,3 +130,30 @@ const char *t2_json_str(const cJSON *obj, const char *key, const char *def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsString(v) ? v->valuestring : def;
 }
+
+size_t t2_utf8_seq(const unsigned char *s, size_t n) {
+    if (n == 0) return 0;
+    unsigned char c = s[0];
+    size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (need == 0 || need > n) return 0;
+    for (size_t i = 1; i < need; i++) if ((s[i] & 0xC0) != 0x80) return 0;
+    if (need == 2 && c < 0xC2) return 0;                              // overlong
+    if (need == 3 && c == 0xE0 && s[1] < 0xA0) return 0;
+    if (need == 3 && c == 0xED && s[1] >= 0xA0) return 0;            // surrogates
+    if (need == 4 && ((c == 0xF0 && s[1] < 0x90) || c > 0xF4 || (c == 0xF4 && s[1] >= 0x90))) return 0;
+    return need;
+}
+
+char *t2_utf8_sanitize(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    char *out = t2_malloc(3 * n + 1), *o = out;
+    for (size_t i = 0; i < n;) {
+        size_t k = t2_utf8_seq(s + i, n - i);
+        if (k == 0) { memcpy(o, "\xEF\xBF\xBD", 3); o += 3; i++; continue; }
+        memcpy(o, s + i, k);
+        o += k;
+        i += k;
+    }
+    *o = 0;
+    return out;
+}

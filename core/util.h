@@ -28,6 +28,11 @@ void *t2_calloc(size_t n, size_t size);
 void *t2_aligned_alloc(size_t n);
 char *t2_strdup(const char *s);
 
+// Contract: length of the valid UTF-8 sequence at S (at most N bytes), 0 if S does not start one.
+size_t t2_utf8_seq(const unsigned char *s, size_t n);
+// Contract: a malloc'd copy of S(n) with every invalid UTF-8 byte replaced by U+FFFD.
+char *t2_utf8_sanitize(const char *s, size_t n);
+
 // JSON field helpers: value or DEF when absent / wrong type.
 double t2_json_num(const cJSON *obj, const char *key, double def);
 int t2_json_bool(const cJSON *obj, const char *key, int def);

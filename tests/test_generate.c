@@ -132,7 +132,7 @@ int main(int argc, char **argv) {
         {"-p hi -n -3", "--n-predict"},
         {"-p hi --temp abc", "--temp"},
         {"-p hi --top-p 2", "--top-p"},
-        {"-p hi --template nope", "unknown --template"},
+        {"-p hi --template nope", "unknown chat template"},
         {"--prompt-ids 1,x", "--prompt-ids"},
         {"-p hi --prompt-ids 1", "exactly one"},
         {"-p hi --ctx 100000", "max_position_embeddings"},

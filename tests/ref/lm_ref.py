@@ -174,8 +174,9 @@ class Model:
             return tc["sliding_window"] if layer >= tc.get("max_window_layers", 0) else None
         return None
 
-    def forward(self, tokens):
-        """tokens: list of ints -> (logits T x V, final-normed hidden T x H) in compute dtype."""
+    def forward(self, tokens, embeds=None):
+        """tokens: list of ints -> (logits T x V, final-normed hidden T x H) in compute dtype.
+        embeds: optional {position: vector(H)} replacing those positions' input embeddings (images)."""
         torch = self.torch
         tc = self.tc
         T = len(tokens)
@@ -186,6 +187,8 @@ class Model:
         rep = nh // kv
         emb = self.ck.get(self.prefix + "embed_tokens.weight")
         h = torch.from_numpy(np.asarray(emb[np.asarray(tokens)], dtype=np.float64)).to(self.dt)
+        for i, row in (embeds or {}).items():
+            h[i] = torch.as_tensor(np.asarray(row, dtype=np.float64)).to(self.dt)
         pos = torch.arange(T, dtype=torch.float64)
         ang = pos[:, None] * self.inv_freq[None, :]  # T x hd/2
         ang = torch.cat([ang, ang], dim=-1)
