@@ -36,7 +36,12 @@ void t2_error_prefix(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
-    snprintf(last_error, sizeof last_error, "%s%s", pre, old);
+    size_t np = strlen(pre), no = strlen(old);
+    if (np > sizeof last_error - 1) np = sizeof last_error - 1;
+    if (no > sizeof last_error - 1 - np) no = sizeof last_error - 1 - np;   // truncate, keep the prefix
+    memcpy(last_error, pre, np);
+    memcpy(last_error + np, old, no);
+    last_error[np + no] = 0;
 }
 
 void t2_assert_fail(const char *expr, const char *file, int line) {

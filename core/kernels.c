@@ -459,6 +459,9 @@ static void matvec_task(void *ctx, int t, int thread) {
 #ifndef MATVEC_TASK_MAX
 #define MATVEC_TASK_MAX (512 * 1024)
 #endif
+#ifndef MATVEC_TASKS_PER_THREAD
+#define MATVEC_TASKS_PER_THREAD 8
+#endif
 
 void t2_matvec(t2_pool *p, float *y, const void *W, t2_dtype dt, const float *x, const float *bias,
                int M, int K) {
@@ -474,11 +477,12 @@ void t2_matvec(t2_pool *p, float *y, const void *W, t2_dtype dt, const float *x,
         fn(y, W, x, bias, 0, M, K);
         return;
     }
-    // ~8 tasks per thread for balance on a noisy machine; each task reads at least
-    // MATVEC_TASK_MIN bytes (a claim moves a cache line between cores) and at most MATVEC_TASK_MAX
+    // MATVEC_TASKS_PER_THREAD (8) tasks per thread for balance on a noisy machine; each task reads
+    // at least MATVEC_TASK_MIN bytes (a claim moves a cache line between cores) and at most MATVEC_TASK_MAX
     // (long streams keep the prefetchers ramped up); rows a multiple of 4.
     size_t row_bytes = (size_t)K * t2_dtype_size(dt);
-    size_t rows = ((size_t)M + 8 * nth - 1) / (8 * (size_t)nth);
+    size_t per = (size_t)MATVEC_TASKS_PER_THREAD * (size_t)nth;
+    size_t rows = ((size_t)M + per - 1) / per;
     size_t lo = (MATVEC_TASK_MIN + row_bytes - 1) / row_bytes, hi = MATVEC_TASK_MAX / row_bytes;
     if (rows > hi) rows = hi;
     if (rows < lo) rows = lo;
