@@ -42,8 +42,26 @@ PRESETS = {
                                              "low_freq_factor": 1.0,
                                              "original_max_position_embeddings": 8192,
                                              "rope_type": "llama3"}}),
+    # LLaVA presets: a real vision tower + projector beside a language model ("vision" below).
+    "llava-1.5-clip-l336": dict(arch="llama", hidden=4096, layers=1, heads=32, kv_heads=32, intermediate=1024,
+                                vocab=32064, max_pos=4096, tie=False, extra={}, vision="clip-l336"),
+    "onevision-0.5b": dict(arch="qwen2", hidden=896, layers=24, heads=14, kv_heads=2, intermediate=4864,
+                           vocab=152000, max_pos=32768, tie=True,
+                           extra={"rope_theta": 1000000.0, "bos_token_id": 151643, "eos_token_id": 151645},
+                           vision="siglip-so400m"),
     "tiny-llama": dict(arch="llama", hidden=256, layers=4, heads=8, kv_heads=8, intermediate=768,
                        vocab=1024, max_pos=2048, tie=True, extra={}),
+}
+
+# The towers of the LLaVA presets (formats.md): CLIP ViT-L/14-336 (llava-1.5's) and SigLIP-so400m/14-384
+# as LLaVA-OneVision stores it (26 layers).
+VISION = {
+    "clip-l336": dict(model_type="clip_vision_model", hidden_size=1024, intermediate_size=4096,
+                      num_hidden_layers=24, num_attention_heads=16, image_size=336, patch_size=14,
+                      projection_dim=768, hidden_act="quick_gelu", layer_norm_eps=1e-5),
+    "siglip-so400m": dict(model_type="siglip_vision_model", hidden_size=1152, intermediate_size=4304,
+                          num_hidden_layers=26, num_attention_heads=16, image_size=384, patch_size=14,
+                          hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6, vision_use_head=False),
 }
 
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -82,6 +100,34 @@ def tokenizer_size(d):
     return max(ids) + 1 if ids else None
 
 
+def llava_config(preset, tc, dtype):
+    """config.json and preprocessor_config.json of a LLaVA preset (as the llava-hf checkpoints write them)."""
+    vis = PRESETS[preset]["vision"]
+    vc = dict(VISION[vis])
+    clip_mean, clip_std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+    if vis == "clip-l336":
+        cfg = {"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava",
+               "image_token_index": 32000, "projector_hidden_act": "gelu", "vision_feature_layer": -2,
+               "vision_feature_select_strategy": "default", "image_seq_length": 576}
+        pre = {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": 336},
+               "resample": 3, "do_center_crop": True, "crop_size": {"height": 336, "width": 336},
+               "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": clip_mean,
+               "image_std": clip_std, "do_convert_rgb": True}
+    else:
+        pins = [[384 * a, 384 * b] for a in range(1, 7) for b in range(1, 7)]
+        cfg = {"architectures": ["LlavaOnevisionForConditionalGeneration"], "model_type": "llava_onevision",
+               "image_token_index": 151646, "projector_hidden_act": "gelu", "vision_feature_layer": -1,
+               "vision_feature_select_strategy": "full", "vision_aspect_ratio": "anyres_max_9",
+               "image_grid_pinpoints": pins, "use_image_newline_parameter": True}
+        pre = {"image_processor_type": "LlavaOnevisionImageProcessor", "do_resize": True,
+               "size": {"height": 384, "width": 384}, "resample": 3, "do_rescale": True,
+               "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+               "do_pad": True, "do_convert_rgb": True, "image_grid_pinpoints": pins}
+    cfg.update({"text_config": tc, "vision_config": vc, "torch_dtype": tc["torch_dtype"],
+                "tie_word_embeddings": tc["tie_word_embeddings"], "multimodal_projector_bias": True})
+    return cfg, pre
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("outdir")
@@ -105,7 +151,24 @@ def main(argv=None):
     t0 = time.time()
     tc = build_config(a.preset, a.dtype)
     specs = make_lm.canonical_specs(tc, with_lm_head=not tc["tie_word_embeddings"])
-    specs = sorted(("model." + n if n != "lm_head.weight" else n, shape, kind) for n, shape, kind in specs)
+    vis = PRESETS[a.preset].get("vision")
+    if vis:   # LLaVA layout (new names): the text model under model.language_model., the tower, projector
+        import make_llava
+        vc = VISION[vis]
+        H = tc["hidden_size"]
+        specs = [("model.language_model." + n if n != "lm_head.weight" else n, shape, kind)
+                 for n, shape, kind in specs]
+        specs += [("model.vision_tower.vision_model." + n, shape,
+                   "norm" if kind == "ln_w" else "weight") for n, shape, kind in make_llava.vision_specs(vc)]
+        specs += [("model.multi_modal_projector.linear_1.weight", (H, vc["hidden_size"]), "weight"),
+                  ("model.multi_modal_projector.linear_1.bias", (H,), "weight"),
+                  ("model.multi_modal_projector.linear_2.weight", (H, H), "weight"),
+                  ("model.multi_modal_projector.linear_2.bias", (H,), "weight")]
+        if vis == "siglip-so400m":
+            specs.append(("model.image_newline", (H,), "weight"))
+        specs = sorted(specs)
+    else:
+        specs = sorted(("model." + n if n != "lm_head.weight" else n, shape, kind) for n, shape, kind in specs)
     nparams = sum(int(np.prod(s)) for _, s, _ in specs)
     os.makedirs(a.outdir, exist_ok=True)
     rng = np.random.default_rng(a.seed)
@@ -129,8 +192,14 @@ def main(argv=None):
         if n == 0:
             w.write(np.zeros(0, np.float32))
     w.close()
+    cfg = tc
+    if vis:
+        cfg, pre = llava_config(a.preset, tc, a.dtype)
+        with open(os.path.join(a.outdir, "preprocessor_config.json"), "w") as f:
+            json.dump(pre, f, indent=2)
+            f.write("\n")
     with open(os.path.join(a.outdir, "config.json"), "w") as f:
-        json.dump(tc, f, indent=2)
+        json.dump(cfg, f, indent=2)
         f.write("\n")
     gen = {"bos_token_id": tc["bos_token_id"], "eos_token_id": tc["eos_token_id"],
            "transformers_version": tc["transformers_version"]}

@@ -269,6 +269,29 @@ static float *pack_anyres(const t2_vlm *m, const float *tf, int T, int rows, int
     return out;
 }
 
+int t2_vlm_tile_tokens(const t2_vlm *m) { return m->has_vision ? t2_vit_tokens(m->vit) : 0; }
+
+int t2_vlm_encode_tiles(t2_vlm *m, const float *pixels, int n, float *out) {
+    if (!m->has_vision) return t2_fail("%s is a text-only checkpoint: it cannot take images", m->dir);
+    int T = t2_vit_tokens(m->vit), F = t2_vit_feat_dim(m->vit), H = m->lmcfg.hidden_size;
+    size_t rows = (size_t)n * T;
+    float *feat = t2_malloc(sizeof(float) * rows * F);
+    float *hid = t2_malloc(sizeof(float) * rows * H);
+    size_t sk = t2_matmul_scratch_floats(F > H ? F : H);
+    float *scratch = t2_malloc(sizeof(float) * (sk ? sk : 1));
+    int rc = t2_vit_features(m->vit, pixels, n, feat);
+    if (rc == 0) {
+        // multi_modal_projector: linear_1 → GELU → linear_2
+        t2_matmul(m->pool, hid, feat, m->w1.data, m->w1.dt, m->b1, (int)rows, H, F, scratch);
+        for (size_t i = 0; i < rows * H; i++) hid[i] = gelu(hid[i], m->proj_act_tanh);
+        t2_matmul(m->pool, out, hid, m->w2.data, m->w2.dt, m->b2, (int)rows, H, H, scratch);
+    }
+    free(scratch);
+    free(hid);
+    free(feat);
+    return rc;
+}
+
 int t2_vlm_encode_image(t2_vlm *m, const t2_image *im, float **out, int *n_tokens) {
     *out = NULL;
     *n_tokens = 0;
@@ -280,27 +303,19 @@ int t2_vlm_encode_image(t2_vlm *m, const t2_image *im, float **out, int *n_token
         t2_pixels_free(&px);
         return t2_fail("the preprocessor made %dx%d tiles but the vision tower takes %dx%d", px.w, px.h, S, S);
     }
-    int n = px.n_tiles, T = t2_vit_tokens(m->vit), F = t2_vit_feat_dim(m->vit), H = m->lmcfg.hidden_size;
+    int n = px.n_tiles, T = t2_vit_tokens(m->vit), H = m->lmcfg.hidden_size;
     size_t rows = (size_t)n * T;
-    float *feat = t2_malloc(sizeof(float) * rows * F);
-    float *hid = t2_malloc(sizeof(float) * rows * H);
-    float *proj = t2_malloc(sizeof(float) * rows * H);
-    size_t sk = t2_matmul_scratch_floats(F > H ? F : H);
-    float *scratch = t2_malloc(sizeof(float) * (sk ? sk : 1));
-    int rc = t2_vit_features(m->vit, px.data, n, feat);
+    float *proj = t2_malloc(sizeof(float) * (rows + 1) * H);
+    int rc = t2_vlm_encode_tiles(m, px.data, n, proj);
     if (rc == 0) {
-        // multi_modal_projector: linear_1 → GELU → linear_2
-        t2_matmul(m->pool, hid, feat, m->w1.data, m->w1.dt, m->b1, (int)rows, H, F, scratch);
-        for (size_t i = 0; i < rows * H; i++) hid[i] = gelu(hid[i], m->proj_act_tanh);
-        t2_matmul(m->pool, proj, hid, m->w2.data, m->w2.dt, m->b2, (int)rows, H, H, scratch);
         if (n > 1 && px.grid_rows > 0) {
             *out = pack_anyres(m, proj, T, px.grid_rows, px.grid_cols, px.orig_h, px.orig_w, n_tokens);
             if (!*out) rc = -1;
             free(proj);
         } else if (m->newline && (m->pp.anyres || m->onevision)) {
             // a single-tile anyres image: its features then one image_newline (HF's else branch)
-            *out = realloc(proj, sizeof(float) * (rows + 1) * H);
-            memcpy(*out + rows * H, m->newline, sizeof(float) * H);
+            memcpy(proj + rows * H, m->newline, sizeof(float) * H);
+            *out = proj;
             *n_tokens = (int)rows + 1;
         } else {
             *out = proj;
@@ -309,7 +324,6 @@ int t2_vlm_encode_image(t2_vlm *m, const t2_image *im, float **out, int *n_token
     } else {
         free(proj);
     }
-    free(scratch); free(hid); free(feat);
     t2_pixels_free(&px);
     return rc;
 }

@@ -46,6 +46,12 @@ typedef struct {
     int n;
 } t2_image_rows;
 
+// Contract: ViT features → projector for N preprocessed tiles PIXELS(n, 3, S, S): OUT(n, tokens, hidden)
+// with tokens = t2_vit_tokens (no packing). For benchmarks and callers that tile images themselves.
+int t2_vlm_encode_tiles(t2_vlm *m, const float *pixels, int n, float *out);
+// Contract: language-model rows per tile (t2_vit_tokens), or 0 without vision.
+int t2_vlm_tile_tokens(const t2_vlm *m);
+
 // A prompt ready for the language model: ids (T), with the rows where is_embed[t] != 0 taken from
 // embeds(T, hidden) instead. Everything in one allocation owned by the struct.
 typedef struct {
