@@ -24,17 +24,15 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Until the shipped model exists (issue: t2-tiny), the demo runs on a random-weight Llama that the
-# build writes, with a small byte-level BPE tokenizer trained by the test fixtures' trainer: the
-# pipeline is real, the text it produces is not meaningful.
+# Until the shipped model exists (issue: t2-tiny), the demo runs on a random-weight tiny LLaVA (CLIP
+# tower + Llama) that the build writes, with a small byte-level BPE tokenizer trained by the test
+# fixtures' trainer: the whole pipeline is real, the answer it prints is not meaningful.
 $(DEMO)/config.json: | build
-	$(PY) tests/ref/tok_fixtures.py $(BUILD)/demo-tokenizer >/dev/null
-	$(PY) bench/make_random_model.py $(DEMO) --preset tiny-llama --dtype F32 \
-	    --tokenizer-from $(BUILD)/demo-tokenizer/llama3
+	$(PY) tests/ref/vlm_fixtures.py chatmodel $(DEMO) $(BUILD)
 
 demo: build $(DEMO)/config.json
 	$(BUILD)/t2 info --model $(DEMO)
-	$(BUILD)/t2 generate --model $(DEMO) --chat -p "What is in the picture?" -n 24 --temp 0
+	$(BUILD)/t2 ask --model $(DEMO) --image samples/shapes.png "What is in the picture?" -n 24
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -31,6 +31,7 @@ static size_t decode_all(const t2_tokenizer *tok, const int32_t *ids, int n, cha
         return len;
     }
     int need = t2_tok_decode(tok, ids, n, 1, *buf, *cap);
+    if (need < 0) return 0;   // cannot happen: only decodable ids are passed
     while ((size_t)need >= *cap) {
         *buf = realloc(*buf, *cap = (size_t)need * 2 + 64);
         need = t2_tok_decode(tok, ids, n, 1, *buf, *cap);
@@ -44,6 +45,10 @@ int t2_generate(t2_lm *lm, t2_lm_state *st, const t2_tokenizer *tok, t2_sampler 
     const t2_lm_config *cfg = t2_lm_cfg(lm);
     int np = gp->n_predict > 0 ? gp->n_predict : 0;
     int32_t *hist = t2_malloc(sizeof(int32_t) * (size_t)(n_prompt + np + 1));
+    // The ids the tokenizer can decode: a model's vocabulary is often padded past the tokenizer's
+    // (llava-1.5: 32064 vs 32002); such ids are generated and fed back but print nothing.
+    int32_t *text_ids = t2_malloc(sizeof(int32_t) * (size_t)(np + 1));
+    int n_text = 0;
     memcpy(hist, prompt, sizeof(int32_t) * (size_t)n_prompt);
     size_t cap = 4096, printed = 0, len = 0, max_stop = 0;
     char *out = t2_malloc(cap);
@@ -59,7 +64,9 @@ int t2_generate(t2_lm *lm, t2_lm_state *st, const t2_tokenizer *tok, t2_sampler 
         if (is_eos && !gp->ignore_eos) { res->stop = T2_GEN_STOP_EOS; break; }
         hist[n_hist++] = tok_id;
         res->n_gen++;
-        len = decode_all(tok, hist + n_prompt, res->n_gen, &out, &cap);
+        char probe[64];
+        if (!tok || t2_tok_decode(tok, &tok_id, 1, 1, probe, sizeof probe) >= 0) text_ids[n_text++] = tok_id;
+        len = decode_all(tok, text_ids, n_text, &out, &cap);
         for (int i = 0; i < gp->n_stops; i++) {
             size_t from = printed > max_stop ? printed - max_stop : 0;
             char *hit = strstr(out + from, gp->stops[i]);
@@ -85,6 +92,7 @@ int t2_generate(t2_lm *lm, t2_lm_state *st, const t2_tokenizer *tok, t2_sampler 
     res->ids = t2_malloc(sizeof(int32_t) * (size_t)(res->n_gen ? res->n_gen : 1));
     memcpy(res->ids, hist + n_prompt, sizeof(int32_t) * (size_t)res->n_gen);
     free(hist);
+    free(text_ids);
     return rc;
 }
 

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """generate_ref.py DIR PROMPT N OUT [--chat TEMPLATE.jinja] — greedy generation, independently of t2.
-   generate_ref.py make DIR TOKENIZER_DIR ARCH SEED — a random checkpoint sized for that tokenizer.
+   generate_ref.py make DIR TOKENIZER_DIR ARCH SEED [PAD] — a random checkpoint sized for that
+       tokenizer (PAD more ids past it, as padded vocabularies have)
+   generate_ref.py pad-only DIR — zero lm_head except the last two (padding) ids, +r and -r: greedy
+       decoding then only ever picks ids the tokenizer cannot decode
 
 The prompt is rendered (optionally through a real Jinja chat template, as HF's apply_chat_template
 does), encoded by the reference BPE (tok_ref.py), then N tokens are generated greedily from the
@@ -19,12 +22,23 @@ import lm_ref  # noqa: E402
 import tok_ref  # noqa: E402
 
 
-def make(d, tok_dir, arch, seed):
+def pad_only(d):
+    import st
+    path = os.path.join(d, "model.safetensors")
+    t = {k: np.asarray(v) for k, v in st.load(path).items()}
+    w = np.zeros_like(t["lm_head.weight"], dtype=np.float32)
+    r = np.random.default_rng(0).standard_normal(w.shape[1]).astype(np.float32)
+    w[-1], w[-2] = r, -r
+    t["lm_head.weight"] = w
+    st.save(path, {k: ("F32", v.astype(np.float32)) for k, v in t.items()})
+
+
+def make(d, tok_dir, arch, seed, pad=0):
     import shutil
     import make_lm
     tj = json.load(open(os.path.join(tok_dir, "tokenizer.json"), encoding="utf-8"))
     n = max(list(tj["model"]["vocab"].values()) + [t["id"] for t in tj["added_tokens"]]) + 1
-    make_lm.make(d, arch=arch, seed=seed, vocab=n, max_pos=512)
+    make_lm.make(d, arch=arch, seed=seed, vocab=n + pad, max_pos=512)
     for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
         if os.path.exists(os.path.join(tok_dir, f)):
             shutil.copy(os.path.join(tok_dir, f), d)
@@ -32,7 +46,10 @@ def make(d, tok_dir, arch, seed):
 
 def main():
     if sys.argv[1] == "make":
-        make(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        make(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]) if len(sys.argv) > 6 else 0)
+        return
+    if sys.argv[1] == "pad-only":
+        pad_only(sys.argv[2])
         return
     d, prompt, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     tok = tok_ref.Ref(d)
