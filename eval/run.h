@@ -1,0 +1,44 @@
+// run.h — running a benchmark through a model and scoring it, lmms-eval style: samples.jsonl written
+// and flushed per item (so --resume continues a killed run without redoing finished items),
+// results.json (overall, per task, per question / answer type, n, wall time, items/s, settings),
+// a markdown table and chart.png (per-task scores). Also scoring an existing predictions file without a model. Not here: reading
+// benchmark files (bench.h), the metrics themselves (metrics.h).
+#ifndef T2_EVAL_RUN_H
+#define T2_EVAL_RUN_H
+#include "eval/bench.h"
+#include "fusion/vlm.h"
+
+// lmms-eval's default VQA prompt suffix.
+#define T2_EVAL_VQA_SUFFIX "\nAnswer the question using a single word or phrase."
+
+typedef struct {
+    const char *out_dir;        // where results.json and samples.jsonl go (created)
+    int limit;                  // first N items only (0 = all)
+    int resume;                 // keep the finished items of out_dir/samples.jsonl
+    const char *prompt_suffix;  // NULL = the benchmark's default (VQA kinds: T2_EVAL_VQA_SUFFIX)
+    int ocr;                    // add "\nReference OCR token: ..." when the item has OCR tokens
+    int n_predict;              // 0 = the benchmark's default (short answers 32, math 256)
+    const char *template_name;  // NULL = recognised from the checkpoint
+    int progress;               // 1 = progress on stderr
+    const char *model_name;     // for the reports
+} t2_eval_opts;
+
+typedef struct {
+    int n;                      // items scored
+    double score;               // mean score × 100
+    double wall_s, items_per_s;
+} t2_eval_summary;
+
+// Contract: run every item of SET (up to opts->limit) through M greedily, score it, write the reports.
+// -1 + error (the item's id) on a model failure or an unwritable out_dir.
+int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eval_summary *sum);
+// Contract: score PREDICTIONS (the official results format [{"question_id", "answer"}], or a t2 /
+// lmms-eval samples.jsonl with "id" / "doc_id" and "prediction" / "filtered_resps") against SET and
+// write results.json + samples.jsonl to o->out_dir (if set). Items without a prediction count as
+// missing (score 0) and are reported.
+int t2_eval_score_file(const t2_eval_set *set, const char *predictions, const t2_eval_opts *o, t2_eval_summary *sum);
+// Contract: the markdown table of several runs' results.json side by side to stdout, and their
+// grouped bar chart as PNG (CHART; NULL = none).
+int t2_eval_compare(const char *const *dirs, int n, const char *chart);
+
+#endif
