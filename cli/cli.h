@@ -62,6 +62,7 @@ void t2_cli_json_string(FILE *f, const char *s, size_t len);
 int t2_cmd_generate(int argc, char **argv);
 int t2_cmd_ask(int argc, char **argv);
 int t2_cmd_chat(int argc, char **argv);
+int t2_cmd_eval(int argc, char **argv);
 int t2_cmd_info(int argc, char **argv);
 int t2_cmd_bench(int argc, char **argv);
 

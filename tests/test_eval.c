@@ -1,0 +1,151 @@
+// test_eval.c — `t2 eval` end to end on a tiny random LLaVA: the reports exist and agree with the
+// samples; a run killed part-way and resumed (also with a torn last line) gives the same results as
+// an uninterrupted one; `t2 eval score` scores a predictions file by the official rules (hand-worked
+// VQA accuracies); --compare; clear errors for bad flags and files.
+#include "testutil.h"
+#include "core/util.h"
+#include <cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NITEMS 120   // enough that a kill lands part-way
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) { fputs(text, f); fclose(f); }
+}
+
+static int count_lines(const char *path) {
+    char *t = t2_read_file(path, NULL);
+    int n = 0;
+    for (char *p = t; p && *p; p++) n += *p == '\n';
+    free(t);
+    return n;
+}
+
+// overall score and n, and per-task scores, of DIR/results.json as one comparable string.
+static char *summary(const char *dir) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    cJSON *j = t2_json_load(path);
+    if (!j) return t2_strdup("(no results.json)");
+    char buf[4096];
+    const cJSON *ov = cJSON_GetObjectItemCaseSensitive(j, "overall");
+    size_t k = (size_t)snprintf(buf, sizeof buf, "overall %.6f n %d;", t2_json_num(ov, "score", -1), (int)t2_json_num(ov, "n", -1));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(j, "tasks"))
+        k += (size_t)snprintf(buf + k, sizeof buf - k, " %s %.6f n %d;", e->string, t2_json_num(e, "score", -1),
+                              (int)t2_json_num(e, "n", -1));
+    cJSON_Delete(j);
+    return t2_strdup(buf);
+}
+
+int main(int argc, char **argv) {
+    t2_test_env e = t2_test_init(argc, argv);
+    char model[1024], data[1024], out1[1024], out2[1024], out3[1024], *log = NULL;
+    snprintf(model, sizeof model, "%s/model", e.work);
+    T2_CHECK(t2_test_python(&e, "vlm_fixtures.py", "images '%s'", e.work) == 0 &&
+             t2_test_python(&e, "vlm_fixtures.py", "chatmodel '%s' '%s'", model, e.work) == 0, "fixtures");
+    // A generic JSONL benchmark: image items (VQA metric, 10 answers) and text items (exact match).
+    snprintf(data, sizeof data, "%s/bench.jsonl", e.work);
+    FILE *f = fopen(data, "w");
+    for (int i = 0; i < NITEMS; i++) {
+        if (i % 2 == 0)
+            fprintf(f, "{\"id\": \"img%d\", \"image\": \"%s\", \"question\": \"What colour is the band %d?\", "
+                       "\"answers\": [\"red\",\"red\",\"red\",\"red\",\"red\",\"red\",\"red\",\"red\",\"red\",\"red\"], "
+                       "\"task\": \"scene\"}\n", i, i % 4 ? "wide.png" : "tall.png", i);
+        else
+            fprintf(f, "{\"id\": \"txt%d\", \"question\": \"What is %d plus 1?\", \"answers\": [\"%d\"], \"task\": \"math\"}\n",
+                    i, i, i + 1);
+    }
+    fclose(f);
+    snprintf(out1, sizeof out1, "%s/run-full", e.work);
+    snprintf(out2, sizeof out2, "%s/run-killed", e.work);
+    snprintf(out3, sizeof out3, "%s/run-torn", e.work);
+    int rc = t2_test_sh(&log, "'%s' eval --model '%s' --bench jsonl --data '%s' --images '%s' --out '%s' -n 4 2>&1", e.t2,
+                        model, data, e.work, out1);
+    T2_CHECK(rc == 0 && strstr(log, "| **overall** | 120 |"), "full run: rc %d '%s'", rc, log);
+    free(log);
+    char path[2048];
+    snprintf(path, sizeof path, "%s/samples.jsonl", out1);
+    T2_CHECK(count_lines(path) == NITEMS, "samples.jsonl has %d lines", count_lines(path));
+    char *full = summary(out1);
+    T2_CHECK(strstr(full, "overall") && strstr(full, "scene") && strstr(full, "math"), "results: %s", full);
+
+    // Kill -9 part-way through, then --resume.
+    rc = t2_test_sh(NULL, "'%s' eval --model '%s' --bench jsonl --data '%s' --images '%s' --out '%s' -n 4 -q >/dev/null 2>&1 & "
+                    "pid=$!; for i in $(seq 1 400); do [ -f '%s/samples.jsonl' ] && [ $(wc -l < '%s/samples.jsonl') -ge 3 ] && break; "
+                    "sleep 0.01; done; kill -9 $pid; wait $pid; true", e.t2, model, data, e.work, out2, out2, out2);
+    snprintf(path, sizeof path, "%s/samples.jsonl", out2);
+    int before = count_lines(path);
+    T2_CHECK(before >= 3 && before < NITEMS, "the killed run had written %d of %d lines", before, NITEMS);
+    rc = t2_test_sh(&log, "'%s' eval --model '%s' --bench jsonl --data '%s' --images '%s' --out '%s' -n 4 --resume 2>&1", e.t2,
+                    model, data, e.work, out2);
+    T2_CHECK(rc == 0, "resume: %s", log);
+    free(log);
+    char *resumed = summary(out2);
+    T2_CHECK(!strcmp(full, resumed), "resumed results differ:\n  full:    %s\n  resumed: %s", full, resumed);
+    T2_CHECK(count_lines(path) == NITEMS, "resumed samples.jsonl has %d lines", count_lines(path));
+    free(resumed);
+
+    // A torn last line (the process died mid-write) is dropped and that item redone.
+    rc = t2_test_sh(NULL, "mkdir -p '%s' && head -c $(( $(head -n 3 '%s/samples.jsonl' | wc -c) + 25 )) '%s/samples.jsonl' > '%s/samples.jsonl'",
+                    out3, out1, out1, out3);
+    rc = t2_test_sh(&log, "'%s' eval --model '%s' --bench jsonl --data '%s' --images '%s' --out '%s' -n 4 --resume -q 2>&1", e.t2,
+                    model, data, e.work, out3);
+    char *torn = summary(out3);
+    T2_CHECK(rc == 0 && !strcmp(full, torn), "torn-line resume: rc %d\n  full: %s\n  torn: %s\n%s", rc, full, torn, log);
+    free(torn);
+    free(log);
+
+    // t2 eval score: official VQA accuracy on hand-worked predictions (no model).
+    char vq[1024], pred[1024], outs[1024];
+    snprintf(vq, sizeof vq, "%s/vqa.jsonl", e.work);
+    snprintf(pred, sizeof pred, "%s/pred.json", e.work);
+    snprintf(outs, sizeof outs, "%s/scored", e.work);
+    write_text(vq,
+        "{\"id\": \"1\", \"question\": \"q\", \"answers\": [\"two\",\"2\",\"2\",\"2\",\"3\",\"3\",\"3\",\"3\",\"3\",\"3\"], \"metric\": \"vqa\"}\n"
+        "{\"id\": \"2\", \"question\": \"q\", \"answers\": [\"a dog\",\"dog\",\"cat\",\"cat\",\"cat\",\"cat\",\"cat\",\"cat\",\"cat\",\"cat\"], \"metric\": \"vqa\"}\n"
+        "{\"id\": \"3\", \"question\": \"q\", \"answers\": [\"yes\",\"yes\",\"yes\",\"yes\",\"yes\",\"yes\",\"yes\",\"yes\",\"yes\",\"yes\"], \"metric\": \"vqa\"}\n"
+        "{\"id\": \"4\", \"question\": \"q\", \"answers\": [\"red\",\"red\",\"red\",\"red\",\"red\",\"red\",\"red\",\"red\",\"red\",\"red\"], \"metric\": \"vqa\"}\n");
+    // Official vqaEval.py: the prediction is normalised fully, the human answers only by punctuation.
+    // 1: "2" matches 3 humans ("two" stays "two") → 0.9; 2: "Dog." → "dog" matches 1 ("a dog" stays) → 0.3;
+    // 3: "Yes" → "yes" → 1.0; 4: missing → 0. Mean 0.55.
+    write_text(pred, "[{\"question_id\": \"1\", \"answer\": \"2\"}, {\"question_id\": \"2\", \"answer\": \"Dog.\"}, "
+                     "{\"question_id\": 3, \"answer\": \"Yes\"}]");
+    rc = t2_test_sh(&log, "'%s' eval score --bench jsonl --data '%s' --predictions '%s' --out '%s' 2>&1", e.t2, vq, pred, outs);
+    T2_CHECK(rc == 0 && strstr(log, "| **overall** | 4 | 55.00 |") && strstr(log, "1 item(s) had no prediction"),
+             "eval score: rc %d '%s'", rc, log);
+    free(log);
+
+    // --compare: both runs side by side.
+    char cmp[1100];
+    snprintf(cmp, sizeof cmp, "%s/cmp", e.work);
+    rc = t2_test_sh(&log, "'%s' eval --compare '%s' '%s' --out '%s' 2>&1", e.t2, out1, outs, cmp);
+    T2_CHECK(rc == 0 && strstr(log, "| task |") && strstr(log, "**overall**") && strstr(log, "55.00"), "compare: '%s'", log);
+    free(log);
+    // The charts are PNGs that PIL can open.
+    rc = t2_test_sh(&log, "'%s' -c \"from PIL import Image; [print(Image.open(p).size) for p in ['%s/chart.png', '%s/compare.png']]\" 2>&1",
+                    e.python, out1, cmp);
+    T2_CHECK(rc == 0, "charts: %s", log);
+    free(log);
+
+    // Errors.
+    static const struct { const char *args, *expect; } bad[] = {
+        {"--bench nope --data x", "unknown --bench"},
+        {"--bench jsonl", "required"},
+        {"score --bench jsonl --data %s", "--predictions"},
+        {"score --bench jsonl --data %s --predictions /nonexistent.json", "nonexistent"},
+        {"--compare /nonexistent-dir", "nonexistent-dir"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char args[2048];
+        snprintf(args, sizeof args, bad[i].args, vq);
+        rc = t2_test_sh(&log, "'%s' eval %s 2>&1", e.t2, args);
+        T2_CHECK(rc != 0 && strstr(log, bad[i].expect), "'%s': rc %d '%s'", args, rc, log);
+        free(log);
+    }
+    free(full);
+    return t2_test_done();
+}
