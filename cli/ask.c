@@ -108,10 +108,8 @@ int t2_cmd_ask(int argc, char **argv) {
     // Images → language-model rows.
     double t0 = t2_now();
     t2_image_rows rows[MAX_IMAGES];
-    for (int k = 0; k < n_images; k++) {
-        if (t2_vlm_encode_image(m, &ims[k], &rows[k].rows, &rows[k].n)) t2_cli_die(cmd, "%s: %s", images[k], t2_last_error());
-        t2_image_free(&ims[k]);
-    }
+    if (t2_vlm_encode_images(m, ims, n_images, rows)) t2_cli_die(cmd, "%s", t2_last_error());
+    for (int k = 0; k < n_images; k++) t2_image_free(&ims[k]);
     double t_encode = t2_now() - t0;
 
     // The prompt.

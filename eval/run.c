@@ -209,6 +209,49 @@ static char *build_prompt(const t2_eval_item *it, const t2_eval_opts *o) {
     return p;
 }
 
+// Images are encoded EVAL_IMAGE_BATCH items at a time (the tower runs their tiles as one batch):
+// the rows of the coming items wait here until their item runs.
+#define EVAL_IMAGE_BATCH 4
+typedef struct { t2_image_rows rows[EVAL_IMAGE_BATCH]; int item[EVAL_IMAGE_BATCH]; int n; } image_cache;
+
+static void cache_clear(image_cache *c) {
+    for (int k = 0; k < c->n; k++) free(c->rows[k].rows);
+    c->n = 0;
+}
+
+// The rows of item I's image: from the cache, else encoded with the next image items' in one batch.
+static int take_rows(t2_vlm *m, const t2_eval_set *set, int i, int total, const done_set *done, image_cache *c,
+                     t2_image_rows *out) {
+    for (int k = 0; k < c->n; k++)
+        if (c->item[k] == i && c->rows[k].rows) { *out = c->rows[k]; c->rows[k].rows = NULL; return 0; }
+    cache_clear(c);
+    t2_image ims[EVAL_IMAGE_BATCH];
+    int nb = 0;
+    for (int j = i; j < total && nb < EVAL_IMAGE_BATCH; j++) {
+        const t2_eval_item *it = &set->items[j];
+        if (!it->image || done_find(done, it->id) >= 0) continue;
+        if (t2_image_load(it->image, &ims[nb], 0)) {
+            if (j == i) return -1;
+            break;   // that item reports its own error when it runs
+        }
+        c->item[nb++] = j;
+    }
+    int rc = t2_vlm_encode_images(m, ims, nb, c->rows);
+    for (int k = 0; k < nb; k++) t2_image_free(&ims[k]);
+    if (rc) {   // encode item I alone, so an error names the right image
+        if (nb == 1) return -1;
+        t2_image im;
+        if (t2_image_load(set->items[i].image, &im, 0)) return -1;
+        rc = t2_vlm_encode_images(m, &im, 1, out);
+        t2_image_free(&im);
+        return rc;
+    }
+    c->n = nb;
+    *out = c->rows[0];
+    c->rows[0].rows = NULL;
+    return 0;
+}
+
 static void progress(const t2_eval_opts *o, int done, int total, double t0, const accs *a, double *last, int final) {
     if (!o->progress) return;
     double now = t2_now(), el = now - t0;
@@ -254,6 +297,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
     float *logits = t2_malloc(sizeof(float) * (size_t)cfg->vocab_size);
     t2_sampler *smp = t2_sampler_new(cfg->vocab_size, t2_sampler_defaults());
     int total = o->limit > 0 && o->limit < set->n ? o->limit : set->n, rc = 0;
+    image_cache cache = {0};
     accs a = {0};
     double t0 = t2_now(), last = 0;
     for (int i = 0; i < total && rc == 0; i++) {
@@ -265,14 +309,8 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         t2_image_rows rows = {0};
         int n_img = 0;
         if (it->image) {
-            t2_image im;
-            if (t2_image_load(it->image, &im, 0)) {
-                rc = -1;
-            } else {
-                if (t2_vlm_encode_image(m, &im, &rows.rows, &rows.n)) rc = -1;
-                else n_img = 1;
-                t2_image_free(&im);
-            }
+            rc = take_rows(m, set, i, total, &done, &cache, &rows);
+            n_img = rc == 0;
         }
         t2_prompt p = {0};
         if (rc == 0) {
@@ -306,7 +344,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         }
         if (rc) t2_error_prefix("item %d (id %s): ", i + 1, it->id);
         t2_prompt_free(&p);
-        free(rows.rows);
+        free(rows.rows);   // taken over from the cache
         free(text);
         free(content);
         free(q);
@@ -323,6 +361,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         sum->wall_s = wall;
         sum->items_per_s = wall > 0 ? a.all.n / wall : 0;
     }
+    cache_clear(&cache);
     accs_free(&a);
     done_free(&done);
     t2_sampler_free(smp);

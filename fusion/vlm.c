@@ -292,39 +292,69 @@ int t2_vlm_encode_tiles(t2_vlm *m, const float *pixels, int n, float *out) {
     return rc;
 }
 
-int t2_vlm_encode_image(t2_vlm *m, const t2_image *im, float **out, int *n_tokens) {
-    *out = NULL;
-    *n_tokens = 0;
-    if (!m->has_vision) return t2_fail("%s is a text-only checkpoint: it cannot take images", m->dir);
-    t2_pixels px;
-    if (t2_preprocess(&m->pp, im, &px)) return -1;
-    int S = m->vcfg.image_size;
-    if (px.h != S || px.w != S) {
-        t2_pixels_free(&px);
-        return t2_fail("the preprocessor made %dx%d tiles but the vision tower takes %dx%d", px.w, px.h, S, S);
-    }
-    int n = px.n_tiles, T = t2_vit_tokens(m->vit), H = m->lmcfg.hidden_size;
+// The rows of one image from its projected tiles PROJ(n_tiles, T, H) (consumed: freed or returned).
+static int rows_from_tiles(const t2_vlm *m, const t2_pixels *px, float *proj, t2_image_rows *out) {
+    int n = px->n_tiles, T = t2_vit_tokens(m->vit), H = m->lmcfg.hidden_size;
     size_t rows = (size_t)n * T;
-    float *proj = t2_malloc(sizeof(float) * (rows + 1) * H);
-    int rc = t2_vlm_encode_tiles(m, px.data, n, proj);
-    if (rc == 0) {
-        if (n > 1 && px.grid_rows > 0) {
-            *out = pack_anyres(m, proj, T, px.grid_rows, px.grid_cols, px.orig_h, px.orig_w, n_tokens);
-            if (!*out) rc = -1;
-            free(proj);
-        } else if (m->newline && (m->pp.anyres || m->onevision)) {
-            // a single-tile anyres image: its features then one image_newline (HF's else branch)
-            memcpy(proj + rows * H, m->newline, sizeof(float) * H);
-            *out = proj;
-            *n_tokens = (int)rows + 1;
-        } else {
-            *out = proj;
-            *n_tokens = (int)rows;
-        }
-    } else {
+    if (n > 1 && px->grid_rows > 0) {
+        out->rows = pack_anyres(m, proj, T, px->grid_rows, px->grid_cols, px->orig_h, px->orig_w, &out->n);
         free(proj);
+        return out->rows ? 0 : -1;
     }
-    t2_pixels_free(&px);
+    if (m->newline && (m->pp.anyres || m->onevision)) {
+        // a single-tile anyres image: its features then one image_newline (HF's else branch)
+        float *r = realloc(proj, sizeof(float) * (rows + 1) * H);
+        memcpy(r + rows * H, m->newline, sizeof(float) * H);
+        out->rows = r;
+        out->n = (int)rows + 1;
+        return 0;
+    }
+    out->rows = proj;
+    out->n = (int)rows;
+    return 0;
+}
+
+int t2_vlm_encode_images(t2_vlm *m, const t2_image *ims, int n, t2_image_rows *out) {
+    memset(out, 0, sizeof *out * (size_t)(n > 0 ? n : 0));
+    if (n <= 0) return 0;
+    if (!m->has_vision) return t2_fail("%s is a text-only checkpoint: it cannot take images", m->dir);
+    t2_pixels *px = t2_calloc((size_t)n, sizeof *px);
+    int S = m->vcfg.image_size, T = t2_vit_tokens(m->vit), H = m->lmcfg.hidden_size, rc = 0, tiles = 0;
+    for (int k = 0; k < n && rc == 0; k++) {
+        if (t2_preprocess(&m->pp, &ims[k], &px[k])) rc = -1;
+        else if (px[k].h != S || px[k].w != S)
+            rc = t2_fail("the preprocessor made %dx%d tiles but the vision tower takes %dx%d", px[k].w, px[k].h, S, S);
+        if (rc) { if (n > 1) t2_error_prefix("image %d: ", k + 1); }
+        else tiles += px[k].n_tiles;
+    }
+    float *all = NULL, *proj = NULL;
+    if (rc == 0) {   // every tile in one block, through the tower and projector together
+        size_t tile = (size_t)3 * S * S;
+        all = t2_malloc(sizeof(float) * tile * tiles);
+        for (int k = 0, t = 0; k < n; t += px[k].n_tiles, k++)
+            memcpy(all + (size_t)t * tile, px[k].data, sizeof(float) * tile * px[k].n_tiles);
+        proj = t2_malloc(sizeof(float) * (size_t)tiles * T * H);
+        rc = t2_vlm_encode_tiles(m, all, tiles, proj);
+    }
+    for (int k = 0, t = 0; k < n && rc == 0; t += px[k].n_tiles, k++) {
+        size_t sz = sizeof(float) * (size_t)px[k].n_tiles * T * H;
+        float *mine = t2_malloc(sz + sizeof(float) * H);   // room for a newline row
+        memcpy(mine, proj + (size_t)t * T * H, sz);
+        rc = rows_from_tiles(m, &px[k], mine, &out[k]);
+    }
+    if (rc) for (int k = 0; k < n; k++) { free(out[k].rows); out[k].rows = NULL; out[k].n = 0; }
+    for (int k = 0; k < n; k++) t2_pixels_free(&px[k]);
+    free(px);
+    free(all);
+    free(proj);
+    return rc;
+}
+
+int t2_vlm_encode_image(t2_vlm *m, const t2_image *im, float **out, int *n_tokens) {
+    t2_image_rows r;
+    int rc = t2_vlm_encode_images(m, im, 1, &r);
+    *out = r.rows;
+    *n_tokens = r.n;
     return rc;
 }
 

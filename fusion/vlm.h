@@ -46,6 +46,11 @@ typedef struct {
     int n;
 } t2_image_rows;
 
+// Contract: the same for N images at once: their tiles go through the tower together (batched
+// sgemm; ~5-10% less time per tile than one by one for CLIP-L/336 on 2 cores). OUT[k] as above;
+// on error every OUT[k] is freed and zeroed, and the message names the image.
+int t2_vlm_encode_images(t2_vlm *m, const t2_image *ims, int n, t2_image_rows *out);
+
 // Contract: ViT features → projector for N preprocessed tiles PIXELS(n, 3, S, S): OUT(n, tokens, hidden)
 // with tokens = t2_vit_tokens (no packing). For benchmarks and callers that tile images themselves.
 int t2_vlm_encode_tiles(t2_vlm *m, const float *pixels, int n, float *out);
