@@ -138,6 +138,34 @@ int main(int argc, char **argv) {
     free(log);
     compare_dump("chat template + tokenizer + image", dump, ref);
 
+    // Several images encoded as one batch give each image's rows as encoded alone (anyres: different
+    // tile counts per image).
+    const char *kinds[] = {"next-wide", "onevision"};
+    for (int q = 0; q < 2; q++) {
+        char md[1100], p1[1100], p2[1100];
+        snprintf(md, sizeof md, "%s/%s", e.work, kinds[q]);
+        snprintf(p1, sizeof p1, "%s/wide.png", e.work);
+        snprintf(p2, sizeof p2, "%s/tall.png", e.work);
+        t2_vlm *vm = t2_vlm_load(md, 2, 0);
+        t2_image ims[2];
+        T2_CHECK(vm && t2_image_load(p1, &ims[0], 0) == 0 && t2_image_load(p2, &ims[1], 0) == 0, "batch fixtures");
+        if (!vm) continue;
+        t2_image_rows both[2], one;
+        T2_CHECK(t2_vlm_encode_images(vm, ims, 2, both) == 0, "batch: %s", t2_last_error());
+        int Hh = t2_vlm_lm_cfg(vm)->hidden_size;
+        for (int k = 0; k < 2; k++) {
+            T2_CHECK(t2_vlm_encode_images(vm, &ims[k], 1, &one) == 0, "single: %s", t2_last_error());
+            char lab[128];
+            snprintf(lab, sizeof lab, "%s: image %d batched vs alone (%d rows)", kinds[q], k + 1, one.n);
+            T2_CHECK(one.n == both[k].n, "%s: %d vs %d rows", lab, one.n, both[k].n);
+            if (one.n == both[k].n) t2_test_close(lab, both[k].rows, one.rows, (size_t)one.n * Hh, 1e-5);
+            free(one.rows);
+            free(both[k].rows);
+            t2_image_free(&ims[k]);
+        }
+        t2_vlm_free(vm);
+    }
+
     // t2 chat: reusing the KV cache across turns gives the same replies as recomputing everything.
     char *a = NULL, *b = NULL;
     const char *script = "/image %s/wide.png\nWhat is this?\nAnd the colours?\n/image %s/tall.png\nCompare them.\n/quit\n";
