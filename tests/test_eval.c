@@ -131,6 +131,30 @@ int main(int argc, char **argv) {
     T2_CHECK(rc == 0, "charts: %s", log);
     free(log);
 
+    // Every reader's format runs end to end through the model (fixtures of tests/ref/bench_fixtures.py).
+    char bf[1024];
+    snprintf(bf, sizeof bf, "%s/benchfx", e.work);
+    T2_CHECK(t2_test_python(&e, "bench_fixtures.py", "'%s' >/dev/null", bf) == 0, "bench fixtures");
+    static const struct { const char *kind, *data, *images; } fmts[] = {
+        {"textvqa", "textvqa/TextVQA_0.5.1_val.json", "textvqa/train_images"},
+        {"vqav2", "vqav2/v2_OpenEnded_mscoco_val2014_questions.json", "vqav2/val2014"},
+        {"okvqa", "okvqa/OpenEnded_mscoco_val2014_questions.json", "okvqa/val2014"},
+        {"docvqa", "docvqa/val_v1.0.json", "docvqa"},
+        {"gsm8k", "gsm8k/test.jsonl", NULL},
+        {"arc", "arc/ARC-Challenge-Test.jsonl", NULL},
+    };
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+        char o[1100], img[1100] = "";
+        snprintf(o, sizeof o, "%s/out-%s", e.work, fmts[i].kind);
+        if (fmts[i].images) snprintf(img, sizeof img, "--images '%s/%s'", bf, fmts[i].images);
+        rc = t2_test_sh(&log, "'%s' eval --model '%s' --bench %s --data '%s/%s' %s --limit 3 -n 3 --out '%s' -q 2>&1", e.t2,
+                        model, fmts[i].kind, bf, fmts[i].data, img, o);
+        char *sm = summary(o);
+        T2_CHECK(rc == 0 && strstr(sm, "overall") && !strstr(sm, "n 0;"), "%s: rc %d %s\n%s", fmts[i].kind, rc, sm, log);
+        free(sm);
+        free(log);
+    }
+
     // Errors.
     static const struct { const char *args, *expect; } bad[] = {
         {"--bench nope --data x", "unknown --bench"},
