@@ -176,13 +176,7 @@ int t2_cmd_ask(int argc, char **argv) {
     if (t2_lm_forward(lm, st, p.ids, p.embeds, p.is_embed, p.n, logits, dump != NULL)) t2_cli_die(cmd, "%s", t2_last_error());
     double t_prefill = t2_now() - t0;
     if (dump) {
-        t2_st_writer *w = t2_st_writer_new();
-        int64_t shape[2] = {p.n, V};
-        if (t2_st_writer_add(w, "logits", T2_DTYPE_F32, 2, shape, logits) ||
-            t2_st_writer_meta(w, "format", "t2-logits") || t2_st_writer_meta(w, "model", model_dir) ||
-            t2_st_writer_write(w, dump))
-            t2_cli_die(cmd, "--dump-logits: %s", t2_last_error());
-        t2_st_writer_free(w);
+        t2_cli_dump_logits(cmd, dump, logits, p.n, V, model_dir);
         memmove(logits, logits + (size_t)(p.n - 1) * V, sizeof(float) * V);
     }
     t2_sampler *sampler = t2_sampler_new(V, smp.sp);

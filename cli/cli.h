@@ -54,6 +54,10 @@ void t2_cli_sampling_init(t2_cli_sampling *s, float temp);
 // Contract: apply flag C (one of T2_OPT_*) with ARG; 1 if it was one of them, 0 otherwise.
 int t2_cli_sampling_opt(t2_cli_sampling *s, const char *cmd, int c, const char *arg);
 
+// Contract: write LOGITS(n, vocab) to PATH as safetensors (F32 tensor "logits", metadata format
+// t2-logits and the model), or exit naming the flag.
+void t2_cli_dump_logits(const char *cmd, const char *path, const float *logits, int n, int vocab, const char *model);
+
 // Contract: stream text to stdout (an on_text callback).
 int t2_cli_print(void *ctx, const char *text, size_t len);
 // Contract: print S as a JSON string literal (quotes, escapes) to F.

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/kernels.h"
+#include "core/safetensors.h"
 #include "core/util.h"
 #include <errno.h>
 #include <stdarg.h>
@@ -104,6 +105,15 @@ int t2_cli_sampling_opt(t2_cli_sampling *s, const char *cmd, int c, const char *
     case T2_OPT_IGNORE_EOS: s->gp.ignore_eos = 1; return 1;
     }
     return 0;
+}
+
+void t2_cli_dump_logits(const char *cmd, const char *path, const float *logits, int n, int vocab, const char *model) {
+    t2_st_writer *w = t2_st_writer_new();
+    int64_t shape[2] = {n, vocab};
+    if (t2_st_writer_add(w, "logits", T2_DTYPE_F32, 2, shape, logits) || t2_st_writer_meta(w, "format", "t2-logits") ||
+        t2_st_writer_meta(w, "model", model) || t2_st_writer_write(w, path))
+        t2_cli_die(cmd, "--dump-logits: %s", t2_last_error());
+    t2_st_writer_free(w);
 }
 
 int t2_cli_print(void *ctx, const char *text, size_t len) {

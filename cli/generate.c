@@ -142,13 +142,7 @@ int t2_cmd_generate(int argc, char **argv) {
     if (t2_lm_forward(lm, st, ids, NULL, NULL, n_prompt, logits, dump != NULL)) t2_cli_die(cmd, "%s", t2_last_error());
     double t_prompt = t2_now() - t0;
     if (dump) {
-        t2_st_writer *w = t2_st_writer_new();
-        int64_t shape[2] = {n_prompt, V};
-        if (t2_st_writer_add(w, "logits", T2_DTYPE_F32, 2, shape, logits) ||
-            t2_st_writer_meta(w, "format", "t2-logits") || t2_st_writer_meta(w, "model", model_dir) ||
-            t2_st_writer_write(w, dump))
-            t2_cli_die(cmd, "--dump-logits: %s", t2_last_error());
-        t2_st_writer_free(w);
+        t2_cli_dump_logits(cmd, dump, logits, n_prompt, V, model_dir);
         memmove(logits, logits + (size_t)(n_prompt - 1) * V, sizeof(float) * V);   // sampling goes on from here
     }
     t2_sampler *sampler = t2_sampler_new(V, smp.sp);

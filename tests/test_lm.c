@@ -16,17 +16,6 @@
 static const int32_t PROMPT[] = {1, 17, 250, 3, 99, 42, 42, 7, 280, 5, 64, 12, 0, 299, 150, 31};
 #define NP ((int)(sizeof PROMPT / sizeof PROMPT[0]))
 
-static float *read_raw(const char *path, size_t n) {
-    size_t len;
-    char *buf = t2_read_file(path, &len);
-    if (!buf || len != n * sizeof(float)) {
-        printf("FAIL cannot read %zu floats from %s (%s)\n", n, path, buf ? "wrong size" : t2_last_error());
-        free(buf);
-        return NULL;
-    }
-    return (float *)buf;
-}
-
 static void ids_str(char *out, size_t cap, const int32_t *ids, int n) {
     size_t k = 0;
     for (int i = 0; i < n && k < cap; i++) k += (size_t)snprintf(out + k, cap - k, "%s%d", i ? "," : "", ids[i]);
@@ -69,7 +58,7 @@ static void check_case(const t2_test_env *e, const lm_case *c, t2_pool *pool) {
     T2_CHECK(got != NULL, "%s did not load", name);
     if (!got) { t2_lm_free(lm); t2_st_close(st); return; }
     int V = cfg.vocab_size;
-    float *want = read_raw(ref, (size_t)NP * V);
+    float *want = t2_test_read_f32(ref, (size_t)NP * V, NULL);
     if (want) t2_test_close(name, got, want, (size_t)NP * V, 1e-4);
 
     // KV cache: prefill 5, then decode one at a time; every step's logits = the full forward's row.
@@ -160,7 +149,7 @@ int main(int argc, char **argv) {
         T2_CHECK(t && t->dtype == T2_DTYPE_F32, "logits tensor: %s", t2_last_error());
         char ref[1100];
         snprintf(ref, sizeof ref, "%s/ref.f32", dir);
-        float *want = read_raw(ref, (size_t)NP * cfg.vocab_size);
+        float *want = t2_test_read_f32(ref, (size_t)NP * cfg.vocab_size, NULL);
         if (t && want) t2_test_close("t2 generate --dump-logits vs reference", t->data, want, (size_t)NP * cfg.vocab_size, 1e-4);
         free(want);
         t2_st_close(dump);

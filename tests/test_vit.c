@@ -16,17 +16,6 @@
 
 #define N_IMG 3
 
-static float *read_raw(const char *path, size_t n) {
-    size_t len;
-    char *buf = t2_read_file(path, &len);
-    if (!buf || len != n * sizeof(float)) {
-        printf("FAIL cannot read %zu floats from %s (%s)\n", n, path, buf ? "wrong size" : t2_last_error());
-        free(buf);
-        return NULL;
-    }
-    return (float *)buf;
-}
-
 // N random normalised images (n, ch, S, S) written to PATH as raw f32; returned malloc'd.
 static float *make_pixels(const char *path, int n, int ch, int S, uint64_t seed) {
     size_t k = (size_t)n * ch * S * S;
@@ -76,7 +65,7 @@ static void check_case(const t2_test_env *e, const vit_case *c, t2_pool *pool) {
              c->name, nt, F, c->tokens, c->feat_dim);
     T2_CHECK(cfg.kind == (c->siglip ? T2_VIT_SIGLIP : T2_VIT_CLIP), "%s: kind %s", c->name, t2_vit_kind_name(cfg.kind));
     size_t per = (size_t)nt * F;
-    float *want = read_raw(feat, N_IMG * per);
+    float *want = t2_test_read_f32(feat, N_IMG * per, NULL);
     float *got = t2_malloc(N_IMG * per * sizeof(float));
     char label[256];
     if (want) {
@@ -90,14 +79,14 @@ static void check_case(const t2_test_env *e, const vit_case *c, t2_pool *pool) {
         free(one);
     }
     // The whole tower: last_hidden_state (and CLIP's pooled output) as HF's vision model returns them.
-    float *wl = read_raw(last, (size_t)N_IMG * T * C);
+    float *wl = t2_test_read_f32(last, (size_t)N_IMG * T * C, NULL);
     float *gl = t2_malloc((size_t)N_IMG * T * C * sizeof(float));
     float *gp = t2_malloc((size_t)N_IMG * C * sizeof(float));
     if (wl) {
         T2_CHECK(t2_vit_forward(vit, pixels, N_IMG, gl, c->siglip ? NULL : gp) == 0, "forward: %s", t2_last_error());
         t2_test_close(c->siglip ? "  last_hidden_state (post_layernorm)" : "  last_hidden_state (raw last layer)",
                       gl, wl, (size_t)N_IMG * T * C, 1e-4);
-        float *wp = c->siglip ? NULL : read_raw(pooled, (size_t)N_IMG * C);
+        float *wp = c->siglip ? NULL : t2_test_read_f32(pooled, (size_t)N_IMG * C, NULL);
         if (wp) t2_test_close("  pooler_output (post_layernorm of the class token)", gp, wp, (size_t)N_IMG * C, 1e-4);
         free(wp);
     }
@@ -292,7 +281,7 @@ static void check_threads(const t2_test_env *e, t2_pool *pool) {
     t2_vit_config cfg;
     t2_st *st = t2_st_open(dir);
     if (!st || t2_vit_config_load(dir, &cfg)) { T2_CHECK(0, "threads: %s", t2_last_error()); t2_st_close(st); return; }
-    float *pixels = read_raw(px, (size_t)N_IMG * cfg.n_channels * cfg.image_size * cfg.image_size);
+    float *pixels = t2_test_read_f32(px, (size_t)N_IMG * cfg.n_channels * cfg.image_size * cfg.image_size, NULL);
     t2_vit *a = t2_vit_new(st, &cfg, NULL, N_IMG), *b = t2_vit_new(st, &cfg, pool, 1);
     T2_CHECK(a && b && pixels, "threads: %s", t2_last_error());
     if (a && b && pixels) {

@@ -13,19 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float *read_raw(const char *path, size_t *n) {
-    size_t len;
-    char *b = t2_read_file(path, &len);
-    if (b) *n = len / sizeof(float);
-    return (float *)b;
-}
-
 // Compares `t2 ask --dump-logits` on DIR/IMG with llava_ref's logits for ARGS (already run into REF).
 static void compare_dump(const char *name, const char *dump, const char *ref) {
     t2_st *st = t2_st_open(dump);
     T2_CHECK(st != NULL, "%s: no logits dump: %s", name, t2_last_error());
     size_t n = 0;
-    float *want = read_raw(ref, &n);
+    float *want = t2_test_read_f32(ref, 0, &n);
     T2_CHECK(want != NULL, "%s: no reference logits", name);
     if (st && want) {
         const t2_st_tensor *t = t2_st_get(st, "logits");
@@ -62,7 +55,7 @@ static void check_case(const t2_test_env *e, const vcase *c) {
     int rc = t2_vlm_encode_image(m, &im, &r.rows, &r.n);
     T2_CHECK(rc == 0, "%s: encode: %s", c->name, t2_last_error());
     size_t n = 0;
-    float *want = read_raw(rows, &n);
+    float *want = t2_test_read_f32(rows, 0, &n);
     int H = t2_vlm_lm_cfg(m)->hidden_size;
     char label[256];
     snprintf(label, sizeof label, "%s: image rows (%d)", c->name, r.n);

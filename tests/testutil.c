@@ -1,6 +1,7 @@
 // testutil.c — shared test harness (see testutil.h). Failures are counted, printed, and turned into
 // a non-zero exit by t2_test_done.
 #include "testutil.h"
+#include "core/error.h"
 #include "core/util.h"
 #include <math.h>
 #include <stdarg.h>
@@ -53,6 +54,18 @@ int t2_test_python(const t2_test_env *e, const char *script, const char *argsfmt
     snprintf(cmd, sizeof cmd, "'%s' '%s/tests/ref/%s' %s", e->python, e->src, script, args);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+float *t2_test_read_f32(const char *path, size_t n, size_t *got) {
+    size_t len;
+    char *buf = t2_read_file(path, &len);
+    if (!buf || len % sizeof(float) || (n && len != n * sizeof(float))) {
+        printf("FAIL cannot read %zu floats from %s (%s)\n", n, path, buf ? "wrong size" : t2_last_error());
+        free(buf);
+        return NULL;
+    }
+    if (got) *got = len / sizeof(float);
+    return (float *)buf;
 }
 
 double t2_test_close(const char *name, const float *a, const float *b, size_t n, double tol) {

@@ -21,6 +21,9 @@ int t2_test_python(const t2_test_env *e, const char *script, const char *argsfmt
 int t2_test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Contract: max |a-b| over n; print "NAME: max abs diff D (tol T)" and record a failure if > tol.
 double t2_test_close(const char *name, const float *a, const float *b, size_t n, double tol);
+// Contract: N floats read from the raw little-endian f32 file PATH (malloc'd); NULL (and a printed
+// failure) if it cannot be read or holds another count. N = 0 accepts any count, stored in *GOT.
+float *t2_test_read_f32(const char *path, size_t n, size_t *got);
 // Record a failure unless COND; prints file:line and the message.
 #define T2_CHECK(cond, ...) t2_test_check((cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
 void t2_test_check(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
