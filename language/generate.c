@@ -39,60 +39,88 @@ static size_t decode_all(const t2_tokenizer *tok, const int32_t *ids, int n, cha
     return (size_t)need;
 }
 
-int t2_generate(t2_lm *lm, t2_lm_state *st, const t2_tokenizer *tok, t2_sampler *smp, float *logits,
-                const int32_t *prompt, int n_prompt, const t2_gen_params *gp, t2_gen_result *res) {
-    memset(res, 0, sizeof *res);
-    const t2_lm_config *cfg = t2_lm_cfg(lm);
-    int np = gp->n_predict > 0 ? gp->n_predict : 0;
-    int32_t *hist = t2_malloc(sizeof(int32_t) * (size_t)(n_prompt + np + 1));
+void t2_gen_begin(t2_gen *g, const t2_lm *lm, const t2_tokenizer *tok, const int32_t *prompt, int n_prompt,
+                  const t2_gen_params *gp) {
+    memset(g, 0, sizeof *g);
+    g->tok = tok;
+    g->gp = gp;
+    g->eos_id = t2_lm_cfg(lm)->eos_id;
+    g->np = gp->n_predict > 0 ? gp->n_predict : 0;
+    g->n_prompt = g->n_hist = n_prompt;
+    g->hist = t2_malloc(sizeof(int32_t) * (size_t)(n_prompt + g->np + 1));
+    memcpy(g->hist, prompt, sizeof(int32_t) * (size_t)n_prompt);
     // The ids the tokenizer can decode: a model's vocabulary is often padded past the tokenizer's
     // (llava-1.5: 32064 vs 32002); such ids are generated and fed back but print nothing.
-    int32_t *text_ids = t2_malloc(sizeof(int32_t) * (size_t)(np + 1));
-    int n_text = 0;
-    memcpy(hist, prompt, sizeof(int32_t) * (size_t)n_prompt);
-    size_t cap = 4096, printed = 0, len = 0, max_stop = 0;
-    char *out = t2_malloc(cap);
-    out[0] = 0;
-    for (int i = 0; i < gp->n_stops; i++) if (strlen(gp->stops[i]) > max_stop) max_stop = strlen(gp->stops[i]);
-    size_t hold = max_stop > 0 ? max_stop - 1 : 0;   // bytes that could still start a stop string
-    int n_hist = n_prompt, rc = 0, done = np == 0;
-    res->stop = T2_GEN_STOP_LENGTH;
-    double t0 = t2_now();
-    while (!done) {
-        int tok_id = t2_sampler_sample(smp, logits, hist, n_hist);
-        int is_eos = (tok && t2_tok_is_eos(tok, tok_id)) || tok_id == cfg->eos_id;
-        if (is_eos && !gp->ignore_eos) { res->stop = T2_GEN_STOP_EOS; break; }
-        hist[n_hist++] = tok_id;
-        res->n_gen++;
-        char probe[64];
-        if (!tok || t2_tok_decode(tok, &tok_id, 1, 1, probe, sizeof probe) >= 0) text_ids[n_text++] = tok_id;
-        len = decode_all(tok, text_ids, n_text, &out, &cap);
-        for (int i = 0; i < gp->n_stops; i++) {
-            size_t from = printed > max_stop ? printed - max_stop : 0;
-            char *hit = strstr(out + from, gp->stops[i]);
-            if (hit && (size_t)(hit - out) < len) { len = (size_t)(hit - out); done = 1; res->stop = T2_GEN_STOP_STRING; }
-        }
-        if (res->n_gen >= np) done = 1;
-        size_t ready = done ? len : utf8_complete(out, len > hold ? len - hold : 0);
-        if (ready > printed) {
-            if (gp->on_text && gp->on_text(gp->ctx, out + printed, ready - printed)) {
-                done = 1;
-                res->stop = T2_GEN_STOP_CALLER;
-            }
-            printed = ready;
-        }
-        if (!done && t2_lm_forward(lm, st, &hist[n_hist - 1], NULL, NULL, 1, logits, 0)) { rc = -1; break; }
+    g->text_ids = t2_malloc(sizeof(int32_t) * (size_t)(g->np + 1));
+    g->cap = 4096;
+    g->out = t2_malloc(g->cap);
+    g->out[0] = 0;
+    for (int i = 0; i < gp->n_stops; i++) if (strlen(gp->stops[i]) > g->max_stop) g->max_stop = strlen(gp->stops[i]);
+    g->stop = T2_GEN_STOP_LENGTH;
+    g->done = g->np == 0;
+}
+
+int t2_gen_step(t2_gen *g, t2_sampler *smp, float *logits, int32_t *next) {
+    if (g->done) return 1;
+    const t2_gen_params *gp = g->gp;
+    int tok_id = t2_sampler_sample(smp, logits, g->hist, g->n_hist);
+    if (((g->tok && t2_tok_is_eos(g->tok, tok_id)) || tok_id == g->eos_id) && !gp->ignore_eos) {
+        g->stop = T2_GEN_STOP_EOS;
+        g->done = 1;
+        if (g->printed < g->len && gp->on_text) gp->on_text(gp->ctx, g->out + g->printed, g->len - g->printed);
+        g->printed = g->len;
+        return 1;
     }
-    if (rc == 0 && res->stop == T2_GEN_STOP_EOS && printed < len && gp->on_text)
-        gp->on_text(gp->ctx, out + printed, len - printed);
-    res->t_decode = t2_now() - t0;
-    out[len] = 0;
-    res->text = out;
-    res->len = len;
-    res->ids = t2_malloc(sizeof(int32_t) * (size_t)(res->n_gen ? res->n_gen : 1));
-    memcpy(res->ids, hist + n_prompt, sizeof(int32_t) * (size_t)res->n_gen);
-    free(hist);
-    free(text_ids);
+    g->hist[g->n_hist++] = tok_id;
+    g->n_gen++;
+    char probe[64];
+    if (!g->tok || t2_tok_decode(g->tok, &tok_id, 1, 1, probe, sizeof probe) >= 0) g->text_ids[g->n_text++] = tok_id;
+    g->len = decode_all(g->tok, g->text_ids, g->n_text, &g->out, &g->cap);
+    for (int i = 0; i < gp->n_stops; i++) {
+        size_t from = g->printed > g->max_stop ? g->printed - g->max_stop : 0;
+        char *hit = strstr(g->out + from, gp->stops[i]);
+        if (hit && (size_t)(hit - g->out) < g->len) { g->len = (size_t)(hit - g->out); g->done = 1; g->stop = T2_GEN_STOP_STRING; }
+    }
+    if (g->n_gen >= g->np) g->done = 1;
+    size_t hold = g->max_stop > 0 ? g->max_stop - 1 : 0;   // bytes that could still start a stop string
+    size_t ready = g->done ? g->len : utf8_complete(g->out, g->len > hold ? g->len - hold : 0);
+    if (ready > g->printed) {
+        if (gp->on_text && gp->on_text(gp->ctx, g->out + g->printed, ready - g->printed)) {
+            g->done = 1;
+            g->stop = T2_GEN_STOP_CALLER;
+        }
+        g->printed = ready;
+    }
+    *next = tok_id;
+    return g->done;
+}
+
+void t2_gen_end(t2_gen *g, t2_gen_result *res) {
+    memset(res, 0, sizeof *res);
+    g->out[g->len] = 0;
+    res->text = g->out;
+    res->len = g->len;
+    res->n_gen = g->n_gen;
+    res->stop = g->stop;
+    res->ids = t2_malloc(sizeof(int32_t) * (size_t)(g->n_gen ? g->n_gen : 1));
+    memcpy(res->ids, g->hist + g->n_prompt, sizeof(int32_t) * (size_t)g->n_gen);
+    free(g->hist);
+    free(g->text_ids);
+    memset(g, 0, sizeof *g);
+}
+
+int t2_generate(t2_lm *lm, t2_lm_state *st, const t2_tokenizer *tok, t2_sampler *smp, float *logits,
+                const int32_t *prompt, int n_prompt, const t2_gen_params *gp, t2_gen_result *res) {
+    t2_gen g;
+    t2_gen_begin(&g, lm, tok, prompt, n_prompt, gp);
+    double t0 = t2_now();
+    int rc = 0;
+    int32_t next;
+    while (!t2_gen_step(&g, smp, logits, &next))
+        if (t2_lm_forward(lm, st, &next, NULL, NULL, 1, logits, 0)) { rc = -1; break; }
+    double t = t2_now() - t0;
+    t2_gen_end(&g, res);
+    res->t_decode = t;
     return rc;
 }
 

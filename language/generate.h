@@ -33,6 +33,28 @@ typedef struct {
     double t_decode;        // seconds in the loop
 } t2_gen_result;
 
+// The loop one step at a time, for callers that decode several sequences together
+// (t2_lm_forward_batch). Not thread-safe per object; one per sequence.
+typedef struct {
+    const t2_tokenizer *tok;
+    const t2_gen_params *gp;
+    int eos_id, np, n_prompt, n_hist, n_gen, n_text, done;
+    int32_t *hist, *text_ids;   // prompt + generated ids; the generated ids that decode to text
+    char *out;                  // decoded text so far
+    size_t cap, len, printed, max_stop;
+    t2_gen_stop stop;
+} t2_gen;
+
+// Contract: start generating after PROMPT(n_prompt) (for the repetition penalty) with GP (kept by
+// reference). Allocates; t2_gen_end frees.
+void t2_gen_begin(t2_gen *g, const t2_lm *lm, const t2_tokenizer *tok, const int32_t *prompt, int n_prompt,
+                  const t2_gen_params *gp);
+// Contract: choose the next token from LOGITS(vocab) (modified). Returns 1 when generation is over
+// (nothing more to feed), else 0 with *NEXT the token to feed to the model before the next step.
+int t2_gen_step(t2_gen *g, t2_sampler *smp, float *logits, int32_t *next);
+// Contract: move the output into RES (t_decode left 0) and release G.
+void t2_gen_end(t2_gen *g, t2_gen_result *res);
+
 // Contract: generate after a prompt of N_PROMPT positions already in ST, whose last position's
 // logits are LOGITS(vocab) (overwritten). PROMPT(n_prompt) feeds the repetition penalty. TOK may be
 // NULL: the text is then the ids, space-separated. 0 or -1 + error (a forward failure); RES is

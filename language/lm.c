@@ -469,7 +469,14 @@ static void attn_prefill(t2_lm *lm, t2_lm_state *s, int layer, int B, int p0) {
 
 // The per-position (row) work of a layer, spread over the pool: one task = one position.
 typedef enum { ROW_NORM_IN, ROW_ROPE, ROW_ADD_NORM_POST, ROW_SWIGLU, ROW_ADD } row_op;
-typedef struct { t2_lm *lm; t2_lm_state *s; const t2_lm_layer *w; int layer, p0; row_op op; } row_job;
+typedef struct {
+    t2_lm *lm;
+    t2_lm_state *s;                 // the work buffers (and, for one sequence, its cache)
+    const t2_lm_layer *w;
+    int layer, p0;
+    row_op op;
+    t2_lm_state *const *seqs;       // batched decode: row t belongs to seqs[t] at seqs[t]->pos; else NULL
+} row_job;
 
 static void row_task(void *ctx, int t, int thread) {
     row_job *j = ctx;
@@ -482,14 +489,15 @@ static void row_task(void *ctx, int t, int thread) {
     case ROW_NORM_IN:
         rmsnorm(xb, x, j->w->norm_in, C, c->rms_eps);
         break;
-    case ROW_ROPE: {   // rotate q and k, then append k and v to the cache
-        int pos = j->p0 + t;
-        const float *cs = s->rope_cos + (size_t)pos * half, *sn = s->rope_sin + (size_t)pos * half;
+    case ROW_ROPE: {   // rotate q and k, then append k and v to the (row's sequence's) cache
+        t2_lm_state *cs_state = j->seqs ? j->seqs[t] : s;
+        int pos = j->seqs ? cs_state->pos : j->p0 + t;
+        const float *cs = cs_state->rope_cos + (size_t)pos * half, *sn = cs_state->rope_sin + (size_t)pos * half;
         for (int h = 0; h < c->n_heads; h++) rope(s->q + (size_t)t * HD + (size_t)h * D, D, cs, sn);
         for (int h = 0; h < c->n_kv_heads; h++) rope(s->k + (size_t)t * KVD + (size_t)h * D, D, cs, sn);
-        size_t off = ((size_t)j->layer * s->n_ctx + pos) * KVD;
-        memcpy(s->kcache + off, s->k + (size_t)t * KVD, sizeof(float) * KVD);
-        memcpy(s->vcache + off, s->v + (size_t)t * KVD, sizeof(float) * KVD);
+        size_t off = ((size_t)j->layer * cs_state->n_ctx + pos) * KVD;
+        memcpy(cs_state->kcache + off, s->k + (size_t)t * KVD, sizeof(float) * KVD);
+        memcpy(cs_state->vcache + off, s->v + (size_t)t * KVD, sizeof(float) * KVD);
         break;
     }
     case ROW_ADD_NORM_POST:   // residual after attention, then the MLP's norm
@@ -508,6 +516,34 @@ static void row_task(void *ctx, int t, int thread) {
     }
 }
 
+// Batched decode attention: task = (row t, head h); row t attends over its own sequence's cache.
+static void attn_batch_task(void *ctx, int task, int thread) {
+    row_job *j = ctx;
+    t2_lm_state *w = j->s;
+    const t2_lm_config *c = &j->lm->cfg;
+    int D = c->head_dim, HD = c->n_heads * D, KVD = c->n_kv_heads * D;
+    int t = task / c->n_heads, h = task % c->n_heads, kvh = h / (c->n_heads / c->n_kv_heads);
+    const t2_lm_state *q_state = j->seqs[t];
+    const float *kc = q_state->kcache + (size_t)j->layer * q_state->n_ctx * KVD + (size_t)kvh * D;
+    const float *vc = q_state->vcache + (size_t)j->layer * q_state->n_ctx * KVD + (size_t)kvh * D;
+    float *sc = w->scores + (size_t)thread * w->n_ctx;
+    const float *q = w->q + (size_t)t * HD + (size_t)h * D;
+    int n = q_state->pos + 1;
+    float scale = 1.0f / sqrtf((float)D), mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) {
+        sc[i] = t2_dot(q, kc + (size_t)i * KVD, D) * scale;
+        if (sc[i] > mx) mx = sc[i];
+    }
+    for (int i = 0; i < n; i++) { sc[i] = expf(sc[i] - mx); sum += sc[i]; }
+    float inv = 1.0f / sum, *out = w->att + (size_t)t * HD + (size_t)h * D;
+    memset(out, 0, sizeof(float) * D);
+    for (int i = 0; i < n; i++) {
+        const float *vi = vc + (size_t)i * KVD;
+        float a = sc[i] * inv;
+        for (int d = 0; d < D; d++) out[d] += a * vi[d];
+    }
+}
+
 static void rows(row_job *j, row_op op, int B) {
     j->op = op;
     if (B == 1) row_task(j, 0, 0);    // a single position: no hand-off to the pool
@@ -519,19 +555,21 @@ static void rows(row_job *j, row_op op, int B) {
 
 // One block of B positions starting at cache position p0, through every layer; leaves the final
 // hidden states (not yet normed) in s->x.
-static void forward_block(t2_lm *lm, t2_lm_state *s, int B, int p0) {
+static void forward_block(t2_lm *lm, t2_lm_state *s, int B, int p0, t2_lm_state *const *seqs) {
     const t2_lm_config *c = &lm->cfg;
     int C = c->hidden_size, I = c->intermediate_size;
     int HD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
     for (int l = 0; l < c->n_layers; l++) {
         const t2_lm_layer *w = &lm->layers[l];
-        row_job rj = {lm, s, w, l, p0, ROW_NORM_IN};
+        row_job rj = {lm, s, w, l, p0, ROW_NORM_IN, seqs};
         rows(&rj, ROW_NORM_IN, B);
         matmul(s, s->q, s->xb, &w->wq, w->bq, B, HD, C);
         matmul(s, s->k, s->xb, &w->wk, w->bk, B, KVD, C);
         matmul(s, s->v, s->xb, &w->wv, w->bv, B, KVD, C);
         rows(&rj, ROW_ROPE, B);
-        if (B >= PREFILL_ATTN_MIN_BLOCK) {
+        if (seqs) {
+            t2_pool_run(lm->pool, B * c->n_heads, attn_batch_task, &rj);
+        } else if (B >= PREFILL_ATTN_MIN_BLOCK) {
             attn_prefill(lm, s, l, B, p0);
         } else {
             attn_job job = {s, l, B, p0, 0};
@@ -568,7 +606,7 @@ int t2_lm_forward(t2_lm *lm, t2_lm_state *s, const int32_t *tokens, const float 
             if (embeds && (!is_embed || is_embed[i])) memcpy(s->x + (size_t)t * C, embeds + (size_t)i * C, sizeof(float) * C);
             else t2_lm_embed(lm, tokens[i], s->x + (size_t)t * C);
         }
-        forward_block(lm, s, B, s->pos);
+        forward_block(lm, s, B, s->pos, NULL);
         s->pos += B;
         if (!logits) continue;
         if (all_logits) {
@@ -578,6 +616,32 @@ int t2_lm_forward(t2_lm *lm, t2_lm_state *s, const int32_t *tokens, const float 
             rmsnorm(s->xb, s->x + (size_t)(B - 1) * C, lm->norm_final, C, c->rms_eps);
             t2_matvec(lm->pool, logits, lm->lm_head.data, lm->lm_head.dt, s->xb, NULL, V, C);
         }
+    }
+    return 0;
+}
+
+int t2_lm_forward_batch(t2_lm *lm, t2_lm_state *const *states, int n, const int32_t *tokens, float *logits) {
+    const t2_lm_config *c = &lm->cfg;
+    int C = c->hidden_size, V = c->vocab_size;
+    if (n <= 0) return t2_fail("batched forward: no sequences");
+    t2_lm_state *w = states[0];
+    if (n > w->max_block)
+        return t2_fail("batched forward: %d sequences but the first state's block holds %d positions", n, w->max_block);
+    for (int k = 0; k < n; k++) {
+        const t2_lm_state *s = states[k];
+        if (s->lm != lm) return t2_fail("batched forward: state %d belongs to another model", k);
+        if (s->n_ctx != w->n_ctx) return t2_fail("batched forward: states need one context size (%d vs %d)", s->n_ctx, w->n_ctx);
+        if (s->pos + 1 > s->n_ctx) return t2_fail("context length exceeded: sequence %d already holds %d positions", k, s->pos);
+        if (tokens[k] < 0 || tokens[k] >= V)
+            return t2_fail("token id %d of sequence %d is outside the vocabulary [0, %d)", tokens[k], k, V);
+        for (int q = 0; q < k; q++) if (states[q] == s) return t2_fail("batched forward: state %d given twice", k);
+    }
+    for (int k = 0; k < n; k++) t2_lm_embed(lm, tokens[k], w->x + (size_t)k * C);
+    forward_block(lm, w, n, 0, states);
+    for (int k = 0; k < n; k++) states[k]->pos++;
+    if (logits) {
+        for (int k = 0; k < n; k++) rmsnorm(w->xb + (size_t)k * C, w->x + (size_t)k * C, lm->norm_final, C, c->rms_eps);
+        matmul(w, logits, w->xb, &lm->lm_head, NULL, n, V, C);
     }
     return 0;
 }

@@ -134,6 +134,53 @@ int main(int argc, char **argv) {
     T2_CHECK(t2_lm_state_new(lm1, cfg.max_position + 1, 1) == NULL && strstr(t2_last_error(), "max_position_embeddings"),
              "context above max_position_embeddings: '%s'", t2_last_error());
 
+    // Batched decode: three sequences of different lengths stepped together equal each stepped alone.
+    {
+        const char *bdirs[] = {"llama-plain-F32-1", "qwen2-new-F16-3"};
+        for (int q = 0; q < 2; q++) {
+            char bd[1100];
+            snprintf(bd, sizeof bd, "%s/%s", e.work, bdirs[q]);
+            t2_st *bst = NULL;
+            t2_lm *blm = NULL;
+            t2_lm_config bcfg;
+            float *full = run_full(bd, &bst, &blm, &bcfg, pool);
+            free(full);
+            if (!blm) continue;
+            int V = bcfg.vocab_size, lens[3] = {3, 9, 14};   // sequence k is PROMPT[k .. k + lens[k])
+            t2_lm_state *bs[3], *one[3];
+            float *lb = t2_malloc(sizeof(float) * 3 * V), *l1 = t2_malloc(sizeof(float) * V);
+            for (int k = 0; k < 3; k++) {
+                bs[k] = t2_lm_state_new(blm, 64, 4);
+                one[k] = t2_lm_state_new(blm, 64, 4);
+                T2_CHECK(t2_lm_forward(blm, bs[k], PROMPT + k, NULL, NULL, lens[k], NULL, 0) == 0 &&
+                         t2_lm_forward(blm, one[k], PROMPT + k, NULL, NULL, lens[k], NULL, 0) == 0, "batch prefill");
+            }
+            double worst = 0;
+            for (int step = 0; step < 4; step++) {
+                int32_t toks[3] = {PROMPT[step], PROMPT[step + 5], PROMPT[step + 9]};
+                T2_CHECK(t2_lm_forward_batch(blm, bs, 3, toks, lb) == 0, "batched step: %s", t2_last_error());
+                for (int k = 0; k < 3; k++) {
+                    T2_CHECK(t2_lm_forward(blm, one[k], &toks[k], NULL, NULL, 1, l1, 0) == 0, "single step");
+                    for (int i = 0; i < V; i++) {
+                        double d = fabs(lb[(size_t)k * V + i] - l1[i]);
+                        if (!(d <= worst)) worst = d;
+                    }
+                }
+            }
+            printf("%s %s: batched decode vs one by one: max abs diff %.3g\n", worst <= 1e-4 ? "ok  " : "FAIL", bdirs[q], worst);
+            T2_CHECK(worst <= 1e-4, "%s: batched decode differs by %g", bdirs[q], worst);
+            T2_CHECK(t2_lm_state_pos(bs[1]) == 9 + 4, "positions advanced: %d", t2_lm_state_pos(bs[1]));
+            t2_lm_state *twice[2] = {bs[0], bs[0]};
+            int32_t tt[2] = {1, 2};
+            T2_CHECK(t2_lm_forward_batch(blm, twice, 2, tt, lb) == -1 && strstr(t2_last_error(), "twice"), "same state twice");
+            for (int k = 0; k < 3; k++) { t2_lm_state_free(bs[k]); t2_lm_state_free(one[k]); }
+            free(lb);
+            free(l1);
+            t2_lm_free(blm);
+            t2_st_close(bst);
+        }
+    }
+
     // The CLI: --prompt-ids with --dump-logits -n 0 writes the reference's logits.
     char ids[256], out[1100], *log = NULL;
     ids_str(ids, sizeof ids, PROMPT, NP);
