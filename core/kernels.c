@@ -442,12 +442,14 @@ typedef struct {
     const void *W;
     const float *x, *bias;
     int M, K, rows;
+    int nvec;   // vectors: y(nvec, M) = x(nvec, K) · Wᵀ, a task's rows re-read from cache per vector
 } matvec_job;
 
 static void matvec_task(void *ctx, int t, int thread) {
     const matvec_job *j = ctx;
     int r0 = t * j->rows, r1 = r0 + j->rows < j->M ? r0 + j->rows : j->M;
-    j->fn(j->y, j->W, j->x, j->bias, r0, r1, j->K);
+    for (int v = 0; v < j->nvec; v++)
+        j->fn(j->y + (size_t)v * j->M, j->W, j->x + (size_t)v * j->K, j->bias, r0, r1, j->K);
 }
 
 // Below this many weight bytes a matvec runs on the caller alone: a pool hand-off costs ~1 µs, and a
@@ -463,18 +465,22 @@ static void matvec_task(void *ctx, int t, int thread) {
 #define MATVEC_TASKS_PER_THREAD 8
 #endif
 
-void t2_matvec(t2_pool *p, float *y, const void *W, t2_dtype dt, const float *x, const float *bias,
-               int M, int K) {
+// NVEC vectors at once: Y(nvec, M) = X(nvec, K) · W(M,K)ᵀ. Each task's rows (≤ MATVEC_TASK_MAX bytes,
+// so they stay in L2) are streamed from memory once and re-read from cache for the other vectors:
+// batched decode costs about one weight read, not nvec.
+static void matvecs(t2_pool *p, float *y, const void *W, t2_dtype dt, const float *x, const float *bias,
+                    int M, int K, int nvec) {
     if (M <= 0) return;
     if (K <= 0) {
-        for (int r = 0; r < M; r++) y[r] = bias ? bias[r] : 0.0f;
+        for (int v = 0; v < nvec; v++)
+            for (int r = 0; r < M; r++) y[(size_t)v * M + r] = bias ? bias[r] : 0.0f;
         return;
     }
     span_fn fn = ktab()->span[dt_index(dt)];
     int nth = t2_pool_size(p);
     size_t bytes = (size_t)M * (size_t)K * t2_dtype_size(dt);
     if (nth == 1 || bytes < MATVEC_SERIAL_BYTES || M < 8) {
-        fn(y, W, x, bias, 0, M, K);
+        for (int v = 0; v < nvec; v++) fn(y + (size_t)v * M, W, x + (size_t)v * K, bias, 0, M, K);
         return;
     }
     // MATVEC_TASKS_PER_THREAD (8) tasks per thread for balance on a noisy machine; each task reads
@@ -488,8 +494,13 @@ void t2_matvec(t2_pool *p, float *y, const void *W, t2_dtype dt, const float *x,
     if (rows < lo) rows = lo;
     rows = (rows + 3) & ~(size_t)3;
     if (rows > (size_t)M) rows = (size_t)M;
-    matvec_job j = {fn, y, W, x, bias, M, K, (int)rows};
+    matvec_job j = {fn, y, W, x, bias, M, K, (int)rows, nvec};
     t2_pool_run(p, (int)(((size_t)M + rows - 1) / rows), matvec_task, &j);
+}
+
+void t2_matvec(t2_pool *p, float *y, const void *W, t2_dtype dt, const float *x, const float *bias,
+               int M, int K) {
+    matvecs(p, y, W, dt, x, bias, M, K, 1);
 }
 
 void t2_matvec_naive(float *y, const void *W, t2_dtype dt, const float *x, const float *bias, int M,
@@ -543,11 +554,14 @@ static void widen_task(void *ctx, int t, int thread) {
     j->widen(j->dst + off, j->src + off, (size_t)(r1 - r0) * j->K);
 }
 
+// Products with at most this many rows of X go through the matvec kernels (see matvecs).
+#define MATMUL_MATVEC_MAX_T 8
+
 void t2_matmul(t2_pool *p, float *Y, const float *X, const void *W, t2_dtype dt, const float *bias,
                int T, int M, int K, float *scratch) {
     if (T <= 0 || M <= 0) return;
-    if (T == 1) {
-        t2_matvec(p, Y, W, dt, X, bias, M, K);
+    if (T <= MATMUL_MATVEC_MAX_T) {   // a few rows (batched decode): weights read once, no widening
+        matvecs(p, Y, W, dt, X, bias, M, K, T);
         return;
     }
     // Y starts as the bias rows (beta = 1 then adds the product) or is overwritten (beta = 0).

@@ -16,7 +16,7 @@ void t2_matvec_naive(float *y, const void *W, t2_dtype dt, const float *x, const
 
 // Contract: Y(T,M) = X(T,K) · W(M,K)ᵀ [+ bias(M)]. F32 weights go straight to OpenBLAS sgemm; F16/BF16
 // weights are widened panel by panel into SCRATCH (t2_matmul_scratch_floats(K) floats) first.
-// T == 1 uses t2_matvec. Runs threaded (OpenBLAS threads for sgemm, the pool for conversion).
+// T <= 8 uses the matvec kernels, each weight row streamed once for all T vectors. Runs threaded (OpenBLAS threads for sgemm, the pool for conversion).
 void t2_matmul(t2_pool *p, float *Y, const float *X, const void *W, t2_dtype dt, const float *bias,
                int T, int M, int K, float *scratch);
 size_t t2_matmul_scratch_floats(int K);

@@ -1,6 +1,8 @@
-// run.c — benchmark runs and reports (see run.h). Items run one after another through one reused
-// KV-cache state; each finished item is appended to samples.jsonl and flushed at once, so a killed
-// run loses at most the item in flight and --resume picks up after the last complete line.
+// run.c — benchmark runs and reports (see run.h). Items run in chunks of up to EVAL_BATCH: their images
+// go through the tower as one batch, each prompt is prefilled into its own KV-cache state, and the
+// chunk decodes together (one batched forward per step). Each finished item is appended to
+// samples.jsonl and flushed at once, so a killed
+// run loses at most the items in flight and --resume picks up after the last complete line.
 #include "eval/run.h"
 #include "core/error.h"
 #include "core/util.h"
@@ -13,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define EVAL_BATCH 4   // items decoded together, at most
 
 // ---------------------------------------------------------------------------------------------
 // Score accumulators: overall, per task, per question type, per answer type.
@@ -84,6 +88,7 @@ static int write_results(const char *dir, const t2_eval_set *set, const accs *a,
     if (o->prompt_suffix) cJSON_AddStringToObject(st, "prompt_suffix", o->prompt_suffix);
     cJSON_AddBoolToObject(st, "ocr_tokens", o->ocr);
     cJSON_AddNumberToObject(st, "limit", o->limit);
+    cJSON_AddNumberToObject(st, "batch", o->batch > 0 && o->batch < EVAL_BATCH ? o->batch : EVAL_BATCH);
     char *text = cJSON_Print(r);
     cJSON_Delete(r);
     char path[4096];
@@ -292,63 +297,140 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         if (o->template_name) { fclose(f); done_free(&done); return -1; }
         kind = T2_CHAT_NONE;   // no recognised template: the prompt as it is
     }
-    int n_ctx = cfg->max_position < 8192 ? cfg->max_position : 8192;
-    t2_lm_state *st = t2_lm_state_new(lm, n_ctx, 512);
-    float *logits = t2_malloc(sizeof(float) * (size_t)cfg->vocab_size);
-    t2_sampler *smp = t2_sampler_new(cfg->vocab_size, t2_sampler_defaults());
+    // Up to EVAL_BATCH items decode together (t2_lm_forward_batch reads each weight once for all of
+    // them), as many as fit ~2 GB of f32 KV cache.
+    int n_ctx = cfg->max_position < 4096 ? cfg->max_position : 4096;
+    double kv = 2.0 * cfg->n_layers * n_ctx * cfg->n_kv_heads * cfg->head_dim * sizeof(float);
+    int nb = (int)(2e9 / kv);
+    int want = o->batch > 0 && o->batch < EVAL_BATCH ? o->batch : EVAL_BATCH;
+    nb = nb < 1 ? 1 : nb > want ? want : nb;
+    t2_lm_state *sts[EVAL_BATCH] = {0};
+    for (int k = 0; k < nb; k++)
+        if (!(sts[k] = t2_lm_state_new(lm, n_ctx, 512))) {
+            for (int q = 0; q < k; q++) t2_lm_state_free(sts[q]);
+            fclose(f);
+            done_free(&done);
+            return -1;
+        }
+    int V = cfg->vocab_size;
+    float *logits = t2_malloc(sizeof(float) * (size_t)V * nb), *blog = t2_malloc(sizeof(float) * (size_t)V * nb);
+    t2_sampler *smp = t2_sampler_new(V, t2_sampler_defaults());
     int total = o->limit > 0 && o->limit < set->n ? o->limit : set->n, rc = 0;
     image_cache cache = {0};
     accs a = {0};
     double t0 = t2_now(), last = 0;
-    for (int i = 0; i < total && rc == 0; i++) {
-        const t2_eval_item *it = &set->items[i];
-        int di = done_find(&done, it->id);
-        if (di >= 0) { accs_add(&a, it, done.scores[di]); continue; }
-        double ti = t2_now();
-        char *q = build_prompt(it, o), *content = NULL, *text = NULL;
-        t2_image_rows rows = {0};
-        int n_img = 0;
-        if (it->image) {
-            rc = take_rows(m, set, i, total, &done, &cache, &rows);
-            n_img = rc == 0;
+    for (int i = 0; i < total && rc == 0;) {
+        // The next chunk: up to nb items not finished in an earlier run.
+        int idx[EVAL_BATCH], nc = 0;
+        for (; i < total && nc < nb; i++) {
+            int di = done_find(&done, set->items[i].id);
+            if (di >= 0) accs_add(&a, &set->items[i], done.scores[di]);
+            else idx[nc++] = i;
         }
-        t2_prompt p = {0};
-        if (rc == 0) {
-            content = t2_malloc(strlen(q) + 16);
-            sprintf(content, "%s%s", n_img ? "<image>\n" : "", q);
-            if (kind != T2_CHAT_NONE) {
-                t2_chat_msg msg = {"user", content};
-                text = t2_chat_render(kind, &msg, 1, t2_tok_bos_text(tok));
-                if (!text) rc = -1;
+        if (nc == 0) break;
+        double tc = t2_now();
+        t2_gen gens[EVAL_BATCH];
+        t2_gen_params gps[EVAL_BATCH];
+        t2_prompt ps[EVAL_BATCH];
+        char *shown[EVAL_BATCH] = {0};
+        int started = 0, prepared = 0, H = cfg->hidden_size;
+        for (int k = 0; k < nc && rc == 0; k++) {   // the prompts (images from the batch cache)
+            const t2_eval_item *it = &set->items[idx[k]];
+            char *q = build_prompt(it, o), *text = NULL, *content = t2_malloc(strlen(q) + 16);
+            t2_image_rows rows = {0};
+            int n_img = 0;
+            memset(&ps[k], 0, sizeof ps[k]);
+            if (it->image) {
+                rc = take_rows(m, set, idx[k], total, &done, &cache, &rows);
+                n_img = rc == 0;
             }
-            if (rc == 0) rc = t2_vlm_prompt_text(m, text ? text : content, kind == T2_CHAT_NONE, &rows, n_img, &p);
-        }
-        int n_predict = o->n_predict > 0 ? o->n_predict : it->metric == T2_METRIC_GSM8K ? 256 : 32;
-        if (rc == 0 && p.n + 1 >= n_ctx) rc = t2_fail("the prompt has %d positions, more than the %d-token context", p.n, n_ctx);
-        if (rc == 0) {
-            t2_lm_state_rewind(st, 0);
-            rc = t2_lm_forward(lm, st, p.ids, p.embeds, p.is_embed, p.n, logits, 0);
-        }
-        if (rc == 0) {
-            t2_gen_params gp = {0};
-            gp.n_predict = n_predict < n_ctx - p.n ? n_predict : n_ctx - p.n;
-            if (kind != T2_CHAT_NONE && t2_chat_stop_text(kind)) gp.stops[gp.n_stops++] = t2_chat_stop_text(kind);
-            t2_gen_result res;
-            rc = t2_generate(lm, st, tok, smp, logits, p.ids, p.n, &gp, &res);
             if (rc == 0) {
-                double s = t2_eval_score(it, res.text);
-                accs_add(&a, it, s);
-                write_sample(f, it, text ? text : content, res.text, res.len, s, t2_now() - ti);
+                sprintf(content, "%s%s", n_img ? "<image>\n" : "", q);
+                if (kind != T2_CHAT_NONE) {
+                    t2_chat_msg msg = {"user", content};
+                    if (!(text = t2_chat_render(kind, &msg, 1, t2_tok_bos_text(tok)))) rc = -1;
+                }
+                if (rc == 0) rc = t2_vlm_prompt_text(m, text ? text : content, kind == T2_CHAT_NONE, &rows, n_img, &ps[k]);
+            }
+            if (rc == 0 && ps[k].n + 1 >= n_ctx)
+                rc = t2_fail("the prompt has %d positions, more than the %d-token context", ps[k].n, n_ctx);
+            if (rc == 0) {
+                shown[k] = text ? text : content;   // the prompt as shown to the model, for samples.jsonl
+                if (text) free(content);
+                content = text = NULL;
+                prepared++;
+            } else {
+                t2_error_prefix("item %d (id %s): ", idx[k] + 1, it->id);
+            }
+            free(rows.rows);   // taken over from the cache
+            free(text);
+            free(content);
+            free(q);
+        }
+        // Prefill: the chunk's prompts as one batch when they fit one block, else one by one.
+        int sum_n = 0, any_img = 0;
+        for (int k = 0; k < prepared; k++) { sum_n += ps[k].n; any_img |= ps[k].embeds != NULL; }
+        for (int k = 0; k < prepared; k++) t2_lm_state_rewind(sts[k], 0);
+        if (rc == 0 && prepared > 1 && sum_n <= (n_ctx < 512 ? n_ctx : 512)) {   // the states' block size
+            int lens[EVAL_BATCH];
+            int32_t *ids = t2_malloc(sizeof(int32_t) * (size_t)sum_n);
+            uint8_t *ise = t2_malloc((size_t)sum_n);
+            float *emb = any_img ? t2_malloc(sizeof(float) * (size_t)sum_n * H) : NULL;
+            for (int k = 0, t = 0; k < prepared; t += ps[k].n, k++) {
+                lens[k] = ps[k].n;
+                memcpy(ids + t, ps[k].ids, sizeof(int32_t) * (size_t)ps[k].n);
+                memcpy(ise + t, ps[k].is_embed, (size_t)ps[k].n);
+                if (emb && ps[k].embeds) memcpy(emb + (size_t)t * H, ps[k].embeds, sizeof(float) * (size_t)ps[k].n * H);
+            }
+            rc = t2_lm_forward_batch(lm, sts, prepared, lens, ids, emb, emb ? ise : NULL, logits);
+            free(ids);
+            free(ise);
+            free(emb);
+        } else {
+            for (int k = 0; k < prepared && rc == 0; k++)
+                rc = t2_lm_forward(lm, sts[k], ps[k].ids, ps[k].embeds, ps[k].is_embed, ps[k].n, logits + (size_t)k * V, 0);
+        }
+        for (int k = 0; k < prepared && rc == 0; k++, started++) {
+            const t2_eval_item *it = &set->items[idx[k]];
+            int n_predict = o->n_predict > 0 ? o->n_predict : it->metric == T2_METRIC_GSM8K ? 256 : 32;
+            memset(&gps[k], 0, sizeof gps[k]);
+            gps[k].n_predict = n_predict < n_ctx - ps[k].n ? n_predict : n_ctx - ps[k].n;
+            if (kind != T2_CHAT_NONE && t2_chat_stop_text(kind)) gps[k].stops[gps[k].n_stops++] = t2_chat_stop_text(kind);
+            t2_gen_begin(&gens[k], lm, tok, ps[k].ids, ps[k].n, &gps[k]);
+        }
+        for (int k = 0; k < nc; k++) t2_prompt_free(&ps[k]);
+        // Decode the chunk together: each step feeds every unfinished item's token in one batch.
+        while (rc == 0) {
+            t2_lm_state *feed[EVAL_BATCH];
+            int32_t next[EVAL_BATCH];
+            int who[EVAL_BATCH], nf = 0;
+            for (int k = 0; k < nc; k++) {
+                int32_t tkn;
+                if (!gens[k].done && !t2_gen_step(&gens[k], smp, logits + (size_t)k * V, &tkn)) {
+                    feed[nf] = sts[k];
+                    next[nf] = tkn;
+                    who[nf++] = k;
+                }
+            }
+            if (nf == 0) break;
+            rc = t2_lm_forward_batch(lm, feed, nf, NULL, next, NULL, NULL, blog);
+            for (int q = 0; q < nf && rc == 0; q++)
+                memcpy(logits + (size_t)who[q] * V, blog + (size_t)q * V, sizeof(float) * V);
+        }
+        double each = (t2_now() - tc) / nc;
+        for (int k = 0; k < started; k++) {
+            t2_gen_result res;
+            t2_gen_end(&gens[k], &res);
+            if (rc == 0) {
+                const t2_eval_item *it = &set->items[idx[k]];
+                double sc = t2_eval_score(it, res.text);
+                accs_add(&a, it, sc);
+                write_sample(f, it, shown[k], res.text, res.len, sc, each);
             }
             t2_gen_result_free(&res);
         }
-        if (rc) t2_error_prefix("item %d (id %s): ", i + 1, it->id);
-        t2_prompt_free(&p);
-        free(rows.rows);   // taken over from the cache
-        free(text);
-        free(content);
-        free(q);
-        progress(o, i + 1, total, t0, &a, &last, 0);
+        for (int k = 0; k < nc; k++) free(shown[k]);
+        progress(o, i, total, t0, &a, &last, 0);
     }
     fclose(f);
     double wall = t2_now() - t0;
@@ -366,7 +448,8 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
     done_free(&done);
     t2_sampler_free(smp);
     free(logits);
-    t2_lm_state_free(st);
+    free(blog);
+    for (int k = 0; k < nb; k++) t2_lm_state_free(sts[k]);
     return rc;
 }
 

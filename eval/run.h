@@ -21,6 +21,8 @@ typedef struct {
     const char *template_name;  // NULL = recognised from the checkpoint
     int progress;               // 1 = progress on stderr
     const char *model_name;     // for the reports
+    int batch;                  // items decoded together (0 = default 4; fewer if their KV caches would
+                                // exceed ~2 GB)
 } t2_eval_opts;
 
 typedef struct {

@@ -48,6 +48,8 @@ struct t2_lm_state {
     float *scores;                  // (max(threads, max_block), n_ctx): attention scores
     float *scratch;                 // t2_matmul conversion panel
     float *block;                   // the one allocation the above point into
+    t2_lm_state **row_state;        // (max_block) batched forwards: each row's sequence ...
+    int *row_pos;                   // (max_block) ... and its position there
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -358,6 +360,8 @@ t2_lm_state *t2_lm_state_new(const t2_lm *lm, int n_ctx, int max_block) {
     s->block = t2_aligned_alloc(total * sizeof(float));
     float *p = s->block;
     for (size_t i = 0; i < n; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
+    s->row_state = t2_malloc(sizeof(t2_lm_state *) * (size_t)max_block);
+    s->row_pos = t2_malloc(sizeof(int) * (size_t)max_block);
     for (int pos = 0; pos < n_ctx; pos++)
         for (size_t i = 0; i < half; i++) {
             double a = (double)pos * lm->inv_freq[i];
@@ -370,6 +374,8 @@ t2_lm_state *t2_lm_state_new(const t2_lm *lm, int n_ctx, int max_block) {
 void t2_lm_state_free(t2_lm_state *s) {
     if (!s) return;
     free(s->block);
+    free(s->row_state);
+    free(s->row_pos);
     free(s);
 }
 
@@ -475,7 +481,7 @@ typedef struct {
     const t2_lm_layer *w;
     int layer, p0;
     row_op op;
-    t2_lm_state *const *seqs;       // batched decode: row t belongs to seqs[t] at seqs[t]->pos; else NULL
+    int batched;                    // rows belong to several sequences: s->row_state[t] at s->row_pos[t]
 } row_job;
 
 static void row_task(void *ctx, int t, int thread) {
@@ -490,8 +496,8 @@ static void row_task(void *ctx, int t, int thread) {
         rmsnorm(xb, x, j->w->norm_in, C, c->rms_eps);
         break;
     case ROW_ROPE: {   // rotate q and k, then append k and v to the (row's sequence's) cache
-        t2_lm_state *cs_state = j->seqs ? j->seqs[t] : s;
-        int pos = j->seqs ? cs_state->pos : j->p0 + t;
+        t2_lm_state *cs_state = j->batched ? s->row_state[t] : s;
+        int pos = j->batched ? s->row_pos[t] : j->p0 + t;
         const float *cs = cs_state->rope_cos + (size_t)pos * half, *sn = cs_state->rope_sin + (size_t)pos * half;
         for (int h = 0; h < c->n_heads; h++) rope(s->q + (size_t)t * HD + (size_t)h * D, D, cs, sn);
         for (int h = 0; h < c->n_kv_heads; h++) rope(s->k + (size_t)t * KVD + (size_t)h * D, D, cs, sn);
@@ -516,19 +522,20 @@ static void row_task(void *ctx, int t, int thread) {
     }
 }
 
-// Batched decode attention: task = (row t, head h); row t attends over its own sequence's cache.
+// Batched attention: task = (row t, head h); row t attends over its own sequence's cache up to its
+// position (the rows' keys and values are all in their caches by then).
 static void attn_batch_task(void *ctx, int task, int thread) {
     row_job *j = ctx;
     t2_lm_state *w = j->s;
     const t2_lm_config *c = &j->lm->cfg;
     int D = c->head_dim, HD = c->n_heads * D, KVD = c->n_kv_heads * D;
     int t = task / c->n_heads, h = task % c->n_heads, kvh = h / (c->n_heads / c->n_kv_heads);
-    const t2_lm_state *q_state = j->seqs[t];
+    const t2_lm_state *q_state = w->row_state[t];
     const float *kc = q_state->kcache + (size_t)j->layer * q_state->n_ctx * KVD + (size_t)kvh * D;
     const float *vc = q_state->vcache + (size_t)j->layer * q_state->n_ctx * KVD + (size_t)kvh * D;
     float *sc = w->scores + (size_t)thread * w->n_ctx;
     const float *q = w->q + (size_t)t * HD + (size_t)h * D;
-    int n = q_state->pos + 1;
+    int n = w->row_pos[t] + 1;   // causal within the row's own sequence
     float scale = 1.0f / sqrtf((float)D), mx = -INFINITY, sum = 0;
     for (int i = 0; i < n; i++) {
         sc[i] = t2_dot(q, kc + (size_t)i * KVD, D) * scale;
@@ -555,19 +562,19 @@ static void rows(row_job *j, row_op op, int B) {
 
 // One block of B positions starting at cache position p0, through every layer; leaves the final
 // hidden states (not yet normed) in s->x.
-static void forward_block(t2_lm *lm, t2_lm_state *s, int B, int p0, t2_lm_state *const *seqs) {
+static void forward_block(t2_lm *lm, t2_lm_state *s, int B, int p0, int batched) {
     const t2_lm_config *c = &lm->cfg;
     int C = c->hidden_size, I = c->intermediate_size;
     int HD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
     for (int l = 0; l < c->n_layers; l++) {
         const t2_lm_layer *w = &lm->layers[l];
-        row_job rj = {lm, s, w, l, p0, ROW_NORM_IN, seqs};
+        row_job rj = {lm, s, w, l, p0, ROW_NORM_IN, batched};
         rows(&rj, ROW_NORM_IN, B);
         matmul(s, s->q, s->xb, &w->wq, w->bq, B, HD, C);
         matmul(s, s->k, s->xb, &w->wk, w->bk, B, KVD, C);
         matmul(s, s->v, s->xb, &w->wv, w->bv, B, KVD, C);
         rows(&rj, ROW_ROPE, B);
-        if (seqs) {
+        if (batched) {
             t2_pool_run(lm->pool, B * c->n_heads, attn_batch_task, &rj);
         } else if (B >= PREFILL_ATTN_MIN_BLOCK) {
             attn_prefill(lm, s, l, B, p0);
@@ -606,7 +613,7 @@ int t2_lm_forward(t2_lm *lm, t2_lm_state *s, const int32_t *tokens, const float 
             if (embeds && (!is_embed || is_embed[i])) memcpy(s->x + (size_t)t * C, embeds + (size_t)i * C, sizeof(float) * C);
             else t2_lm_embed(lm, tokens[i], s->x + (size_t)t * C);
         }
-        forward_block(lm, s, B, s->pos, NULL);
+        forward_block(lm, s, B, s->pos, 0);
         s->pos += B;
         if (!logits) continue;
         if (all_logits) {
@@ -620,28 +627,47 @@ int t2_lm_forward(t2_lm *lm, t2_lm_state *s, const int32_t *tokens, const float 
     return 0;
 }
 
-int t2_lm_forward_batch(t2_lm *lm, t2_lm_state *const *states, int n, const int32_t *tokens, float *logits) {
+int t2_lm_forward_batch(t2_lm *lm, t2_lm_state *const *states, int n, const int *lens, const int32_t *tokens,
+                        const float *embeds, const uint8_t *is_embed, float *logits) {
     const t2_lm_config *c = &lm->cfg;
     int C = c->hidden_size, V = c->vocab_size;
     if (n <= 0) return t2_fail("batched forward: no sequences");
     t2_lm_state *w = states[0];
-    if (n > w->max_block)
-        return t2_fail("batched forward: %d sequences but the first state's block holds %d positions", n, w->max_block);
+    int total = 0;
     for (int k = 0; k < n; k++) {
         const t2_lm_state *s = states[k];
+        int len = lens ? lens[k] : 1;
+        if (len <= 0) return t2_fail("batched forward: sequence %d has no positions", k);
         if (s->lm != lm) return t2_fail("batched forward: state %d belongs to another model", k);
         if (s->n_ctx != w->n_ctx) return t2_fail("batched forward: states need one context size (%d vs %d)", s->n_ctx, w->n_ctx);
-        if (s->pos + 1 > s->n_ctx) return t2_fail("context length exceeded: sequence %d already holds %d positions", k, s->pos);
-        if (tokens[k] < 0 || tokens[k] >= V)
-            return t2_fail("token id %d of sequence %d is outside the vocabulary [0, %d)", tokens[k], k, V);
+        if (s->pos + len > s->n_ctx)
+            return t2_fail("context length exceeded: sequence %d holds %d positions, %d more do not fit in %d", k, s->pos,
+                           len, s->n_ctx);
         for (int q = 0; q < k; q++) if (states[q] == s) return t2_fail("batched forward: state %d given twice", k);
+        total += len;
     }
-    for (int k = 0; k < n; k++) t2_lm_embed(lm, tokens[k], w->x + (size_t)k * C);
-    forward_block(lm, w, n, 0, states);
-    for (int k = 0; k < n; k++) states[k]->pos++;
-    if (logits) {
-        for (int k = 0; k < n; k++) rmsnorm(w->xb + (size_t)k * C, w->x + (size_t)k * C, lm->norm_final, C, c->rms_eps);
-        matmul(w, logits, w->xb, &lm->lm_head, NULL, n, V, C);
+    if (total > w->max_block)
+        return t2_fail("batched forward: %d positions but the first state's block holds %d", total, w->max_block);
+    for (int t = 0; t < total; t++) {
+        int use_embed = embeds && (!is_embed || is_embed[t]);
+        if (!use_embed && (!tokens || tokens[t] < 0 || tokens[t] >= V))
+            return t2_fail("token id %d at batch position %d is outside the vocabulary [0, %d)", tokens ? tokens[t] : -1, t, V);
     }
+    for (int k = 0, t = 0; k < n; k++)
+        for (int i = 0; i < (lens ? lens[k] : 1); i++, t++) {
+            w->row_state[t] = states[k];
+            w->row_pos[t] = states[k]->pos + i;
+            if (embeds && (!is_embed || is_embed[t])) memcpy(w->x + (size_t)t * C, embeds + (size_t)t * C, sizeof(float) * C);
+            else t2_lm_embed(lm, tokens[t], w->x + (size_t)t * C);
+        }
+    forward_block(lm, w, total, 0, 1);
+    for (int k = 0, t = 0; k < n; k++) {
+        int len = lens ? lens[k] : 1;
+        states[k]->pos += len;
+        t += len;
+        // each sequence's last row, normed, gathered at the front for one lm_head product
+        if (logits) rmsnorm(w->xb + (size_t)k * C, w->x + (size_t)(t - 1) * C, lm->norm_final, C, c->rms_eps);
+    }
+    if (logits) matmul(w, logits, w->xb, &lm->lm_head, NULL, n, V, C);
     return 0;
 }

@@ -64,11 +64,14 @@ void t2_lm_state_rewind(t2_lm_state *s, int pos);
 // max_position, or a token id is out of range.
 int t2_lm_forward(t2_lm *lm, t2_lm_state *s, const int32_t *tokens, const float *embeds,
                   const uint8_t *is_embed, int T, float *logits, int all_logits);
-// Contract: batched decode — one new position for each of N sequences: TOKENS[k] goes after the
-// cached positions of STATES[k]. The linear layers run as one (N, hidden) product, so the weights are
-// read once for all N; attention runs per sequence on its own cache. LOGITS(N, vocab) or NULL. The
-// work buffers of STATES[0] are used (its max_block must be >= N); all states need one context size.
-int t2_lm_forward_batch(t2_lm *lm, t2_lm_state *const *states, int n, const int32_t *tokens, float *logits);
+// Contract: N sequences forward together (batched prefill and decode): LENS[k] new positions (NULL =
+// one each) go after the cached positions of STATES[k]; TOKENS / EMBEDS / IS_EMBED hold all the
+// positions concatenated (as t2_lm_forward takes them). The linear layers run as one product over all
+// positions, so the weights are read once for all sequences; attention runs per sequence on its own
+// cache. LOGITS(N, vocab) for each sequence's last position, or NULL. The work buffers of STATES[0]
+// are used (its max_block must hold the total); all states need one context size.
+int t2_lm_forward_batch(t2_lm *lm, t2_lm_state *const *states, int n, const int *lens, const int32_t *tokens,
+                        const float *embeds, const uint8_t *is_embed, float *logits);
 // Contract: out(hidden) = the input embedding of token ID (f32).
 void t2_lm_embed(const t2_lm *lm, int id, float *out);
 

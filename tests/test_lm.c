@@ -149,16 +149,29 @@ int main(int argc, char **argv) {
             int V = bcfg.vocab_size, lens[3] = {3, 9, 14};   // sequence k is PROMPT[k .. k + lens[k])
             t2_lm_state *bs[3], *one[3];
             float *lb = t2_malloc(sizeof(float) * 3 * V), *l1 = t2_malloc(sizeof(float) * V);
+            int32_t cat[32];
+            int nc = 0;
+            float *lone = t2_malloc(sizeof(float) * 3 * V);
             for (int k = 0; k < 3; k++) {
-                bs[k] = t2_lm_state_new(blm, 64, 4);
+                bs[k] = t2_lm_state_new(blm, 64, 32);
                 one[k] = t2_lm_state_new(blm, 64, 4);
-                T2_CHECK(t2_lm_forward(blm, bs[k], PROMPT + k, NULL, NULL, lens[k], NULL, 0) == 0 &&
-                         t2_lm_forward(blm, one[k], PROMPT + k, NULL, NULL, lens[k], NULL, 0) == 0, "batch prefill");
+                T2_CHECK(t2_lm_forward(blm, one[k], PROMPT + k, NULL, NULL, lens[k], lone + (size_t)k * V, 0) == 0, "prefill");
+                for (int i = 0; i < lens[k]; i++) cat[nc++] = PROMPT[k + i];
             }
+            // Batched prefill of the three prompts (26 positions in one block) = each alone.
+            T2_CHECK(t2_lm_forward_batch(blm, bs, 3, lens, cat, NULL, NULL, lb) == 0, "batched prefill: %s", t2_last_error());
             double worst = 0;
+            for (size_t i = 0; i < (size_t)3 * V; i++) {
+                double d = fabs(lb[i] - lone[i]);
+                if (!(d <= worst)) worst = d;
+            }
+            printf("%s %s: batched prefill vs one by one: max abs diff %.3g\n", worst <= 1e-4 ? "ok  " : "FAIL", bdirs[q], worst);
+            T2_CHECK(worst <= 1e-4, "%s: batched prefill differs by %g", bdirs[q], worst);
+            free(lone);
+            worst = 0;
             for (int step = 0; step < 4; step++) {
                 int32_t toks[3] = {PROMPT[step], PROMPT[step + 5], PROMPT[step + 9]};
-                T2_CHECK(t2_lm_forward_batch(blm, bs, 3, toks, lb) == 0, "batched step: %s", t2_last_error());
+                T2_CHECK(t2_lm_forward_batch(blm, bs, 3, NULL, toks, NULL, NULL, lb) == 0, "batched step: %s", t2_last_error());
                 for (int k = 0; k < 3; k++) {
                     T2_CHECK(t2_lm_forward(blm, one[k], &toks[k], NULL, NULL, 1, l1, 0) == 0, "single step");
                     for (int i = 0; i < V; i++) {
@@ -172,7 +185,8 @@ int main(int argc, char **argv) {
             T2_CHECK(t2_lm_state_pos(bs[1]) == 9 + 4, "positions advanced: %d", t2_lm_state_pos(bs[1]));
             t2_lm_state *twice[2] = {bs[0], bs[0]};
             int32_t tt[2] = {1, 2};
-            T2_CHECK(t2_lm_forward_batch(blm, twice, 2, tt, lb) == -1 && strstr(t2_last_error(), "twice"), "same state twice");
+            T2_CHECK(t2_lm_forward_batch(blm, twice, 2, NULL, tt, NULL, NULL, lb) == -1 && strstr(t2_last_error(), "twice"),
+                     "same state twice");
             for (int k = 0; k < 3; k++) { t2_lm_state_free(bs[k]); t2_lm_state_free(one[k]); }
             free(lb);
             free(l1);
