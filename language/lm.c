@@ -205,7 +205,7 @@ static int bind_vec(const t2_st *st, const char *prefix, const char *name, int64
 
 // Rope frequencies: inv_freq[i] = theta^(-2i/D), then the configured scaling
 // (transformers modeling_rope_utils.py: _compute_default / _linear / _llama3_parameters).
-static void rope_frequencies(const t2_lm_config *c, float *inv_freq) {
+void t2_lm_rope_frequencies(const t2_lm_config *c, float *inv_freq) {
     int half = c->head_dim / 2;
     for (int i = 0; i < half; i++) {
         double f = 1.0 / pow((double)c->rope_theta, (2.0 * i) / c->head_dim);
@@ -256,7 +256,7 @@ t2_lm *t2_lm_new(const t2_st *st, const t2_lm_config *cfg, t2_pool *pool) {
     float *f = lm->small;
     lm->norm_final = f; f += C;
     lm->inv_freq = f; f += c->head_dim / 2;
-    rope_frequencies(c, lm->inv_freq);
+    t2_lm_rope_frequencies(c, lm->inv_freq);
 
     if (bind_mat(st, P, "embed_tokens.weight", V, C, &lm->embed) ||
         bind_vec(st, P, "norm.weight", C, lm->norm_final))

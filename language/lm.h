@@ -32,6 +32,9 @@ int t2_lm_config_parse(const cJSON *j, t2_lm_config *cfg);
 // Contract: read DIR/config.json and parse its text part (text_config for LLaVA-family configs).
 int t2_lm_config_load(const char *dir, t2_lm_config *cfg);
 const char *t2_arch_name(t2_arch a);
+// Contract: INV_FREQ(head_dim / 2) = the rotary frequencies theta^(-2i/D) after the configured scaling
+// (transformers modeling_rope_utils.py: default, linear, llama3).
+void t2_lm_rope_frequencies(const t2_lm_config *c, float *inv_freq);
 
 typedef struct t2_lm t2_lm;
 

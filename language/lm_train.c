@@ -72,26 +72,6 @@ static void param_ptrs(t2_lm_params *p, float **out[T2_LM_PARAM_KINDS]) {
     memcpy(out, t, sizeof t);
 }
 
-// Rope frequencies as lm.c computes them (transformers modeling_rope_utils.py).
-static void rope_frequencies(const t2_lm_config *c, float *inv_freq) {
-    for (int i = 0; i < c->head_dim / 2; i++) {
-        double f = 1.0 / pow((double)c->rope_theta, (2.0 * i) / c->head_dim);
-        if (c->rope_type == T2_ROPE_LINEAR) f /= c->rope_factor;
-        if (c->rope_type == T2_ROPE_LLAMA3) {
-            double orig = c->rope_original_max_position;
-            double low_wavelen = orig / c->rope_low_freq_factor, high_wavelen = orig / c->rope_high_freq_factor;
-            double wavelen = 2 * M_PI / f;
-            if (wavelen > low_wavelen) f = f / c->rope_factor;
-            else if (wavelen >= high_wavelen) {
-                double smooth = (orig / wavelen - c->rope_low_freq_factor) /
-                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
-                f = (1 - smooth) * f / c->rope_factor + smooth * f;
-            }
-        }
-        inv_freq[i] = (float)f;
-    }
-}
-
 t2_lm_train *t2_lm_train_new(const t2_lm_config *cfg, int max_B, int max_T) {
     return t2_lm_train_new_ex(cfg, max_B, max_T, 0);
 }
@@ -145,7 +125,7 @@ t2_lm_train *t2_lm_train_new_ex(const t2_lm_config *cfg, int max_B, int max_T, i
 
     float inv_freq[1024];
     T2_ASSERT(half <= 1024);
-    rope_frequencies(c, inv_freq);
+    t2_lm_rope_frequencies(c, inv_freq);
     for (size_t pos = 0; pos < T; pos++)
         for (size_t i = 0; i < half; i++) {
             double a = (double)pos * inv_freq[i];
