@@ -34,7 +34,6 @@ struct t2_lm {
     float *norm_final;              // (C)
     t2_lm_layer *layers;            // (L)
     float *small;                   // one block holding every norm weight and bias as f32
-    float *inv_freq;                // (D/2) rope frequencies after scaling
     int64_t n_params;
     const char *dtype_name;
 };
@@ -251,12 +250,10 @@ t2_lm *t2_lm_new(const t2_st *st, const t2_lm_config *cfg, t2_pool *pool) {
     int HD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
 
     size_t per_layer = 2 * (size_t)C + (c->attn_bias ? (size_t)HD + 2 * (size_t)KVD : 0);
-    lm->small = t2_malloc(((size_t)L * per_layer + C + c->head_dim / 2) * sizeof(float));
+    lm->small = t2_malloc(((size_t)L * per_layer + C) * sizeof(float));
     lm->layers = t2_calloc((size_t)L, sizeof *lm->layers);
     float *f = lm->small;
     lm->norm_final = f; f += C;
-    lm->inv_freq = f; f += c->head_dim / 2;
-    t2_lm_rope_frequencies(c, lm->inv_freq);
 
     if (bind_mat(st, P, "embed_tokens.weight", V, C, &lm->embed) ||
         bind_vec(st, P, "norm.weight", C, lm->norm_final))
@@ -362,13 +359,21 @@ t2_lm_state *t2_lm_state_new(const t2_lm *lm, int n_ctx, int max_block) {
     for (size_t i = 0; i < n; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
     s->row_state = t2_malloc(sizeof(t2_lm_state *) * (size_t)max_block);
     s->row_pos = t2_malloc(sizeof(int) * (size_t)max_block);
-    for (int pos = 0; pos < n_ctx; pos++)
-        for (size_t i = 0; i < half; i++) {
-            double a = (double)pos * lm->inv_freq[i];
-            s->rope_cos[pos * half + i] = (float)cos(a);
-            s->rope_sin[pos * half + i] = (float)sin(a);
-        }
+    t2_lm_rope_table(&lm->cfg, n_ctx, s->rope_cos, s->rope_sin);
     return s;
+}
+
+void t2_lm_rope_table(const t2_lm_config *c, int n_pos, float *cos_out, float *sin_out) {
+    size_t half = (size_t)c->head_dim / 2;
+    float *inv_freq = t2_malloc(sizeof(float) * half);
+    t2_lm_rope_frequencies(c, inv_freq);
+    for (size_t pos = 0; pos < (size_t)n_pos; pos++)
+        for (size_t i = 0; i < half; i++) {
+            double a = (double)pos * inv_freq[i];
+            cos_out[pos * half + i] = (float)cos(a);
+            sin_out[pos * half + i] = (float)sin(a);
+        }
+    free(inv_freq);
 }
 
 void t2_lm_state_free(t2_lm_state *s) {

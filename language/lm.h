@@ -35,6 +35,8 @@ const char *t2_arch_name(t2_arch a);
 // Contract: INV_FREQ(head_dim / 2) = the rotary frequencies theta^(-2i/D) after the configured scaling
 // (transformers modeling_rope_utils.py: default, linear, llama3).
 void t2_lm_rope_frequencies(const t2_lm_config *c, float *inv_freq);
+// Contract: COS_OUT, SIN_OUT (n_pos, head_dim / 2) = cos / sin of position × frequency (angles in f64).
+void t2_lm_rope_table(const t2_lm_config *c, int n_pos, float *cos_out, float *sin_out);
 
 typedef struct t2_lm t2_lm;
 

@@ -123,15 +123,7 @@ t2_lm_train *t2_lm_train_new_ex(const t2_lm_config *cfg, int max_B, int max_T, i
     tr->tokens = (int32_t *)tok_f;    // int32 and f32 share a size: the ids live in the same block
     tr->targets = (int32_t *)tgt_f;
 
-    float inv_freq[1024];
-    T2_ASSERT(half <= 1024);
-    t2_lm_rope_frequencies(c, inv_freq);
-    for (size_t pos = 0; pos < T; pos++)
-        for (size_t i = 0; i < half; i++) {
-            double a = (double)pos * inv_freq[i];
-            tr->rope_cos[pos * half + i] = (float)cos(a);
-            tr->rope_sin[pos * half + i] = (float)sin(a);
-        }
+    t2_lm_rope_table(c, (int)T, tr->rope_cos, tr->rope_sin);
     return tr;
 }
 
