@@ -96,7 +96,7 @@ int t2_cmd_ask(int argc, char **argv) {
     t2_image ims[MAX_IMAGES];
     for (int k = 0; k < n_images; k++)
         if (t2_image_load(images[k], &ims[k], 0)) t2_cli_die(cmd, "%s", t2_last_error());
-    t2_vlm *m = t2_cli_load(model_dir, threads, question != NULL);
+    t2_vlm *m = t2_cli_load(cmd, model_dir, threads, question != NULL);
     const t2_lm_config *cfg = t2_vlm_lm_cfg(m);
     const t2_tokenizer *tok = t2_vlm_tok(m);
     if (n_images > 0 && !t2_vlm_has_vision(m))

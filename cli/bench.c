@@ -64,7 +64,7 @@ int t2_cmd_bench(int argc, char **argv) {
     }
     if (optind < argc) t2_cli_die(cmd, "unexpected argument '%s'", argv[optind]);
     if (!dir) { usage(stderr); t2_cli_die(cmd, "--model DIR is required"); }
-    t2_vlm *vm = t2_cli_load(dir, threads, 0);
+    t2_vlm *vm = t2_cli_load(cmd, dir, threads, 0);
     const t2_lm_config *cfg = t2_vlm_lm_cfg(vm);
     t2_lm *lm = t2_vlm_lm(vm);
     int n_ctx = n_prompt > n_gen ? n_prompt : n_gen;

@@ -107,7 +107,7 @@ int t2_cmd_chat(int argc, char **argv) {
     }
     if (optind < argc) t2_cli_die(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model_dir) { usage(stderr); t2_cli_die(cmd, "--model DIR is required"); }
-    s.m = t2_cli_load(model_dir, threads, 1);
+    s.m = t2_cli_load(cmd, model_dir, threads, 1);
     if (t2_vlm_chat_kind(s.m, tmpl_name, &s.kind)) t2_cli_die(cmd, "%s", t2_last_error());
     const t2_lm_config *cfg = t2_vlm_lm_cfg(s.m);
     const t2_tokenizer *tok = t2_vlm_tok(s.m);

@@ -10,8 +10,8 @@
 #include "language/generate.h"
 #include "language/sampler.h"
 
-// Contract: t2_vlm_load or exit with its message.
-t2_vlm *t2_cli_load(const char *dir, int threads, int need_tokenizer);
+// Contract: t2_vlm_load or exit with its message ("t2 CMD: ...").
+t2_vlm *t2_cli_load(const char *cmd, const char *dir, int threads, int need_tokenizer);
 
 // Print "t2 CMD: message" to stderr and exit(1).
 void t2_cli_die(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));

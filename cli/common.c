@@ -58,9 +58,9 @@ int32_t *t2_cli_ids(const char *cmd, const char *s, int *n) {
     return ids;
 }
 
-t2_vlm *t2_cli_load(const char *dir, int threads, int need_tokenizer) {
+t2_vlm *t2_cli_load(const char *cmd, const char *dir, int threads, int need_tokenizer) {
     t2_vlm *m = t2_vlm_load(dir, threads, need_tokenizer);
-    if (!m) t2_cli_die("model", "%s", t2_last_error());
+    if (!m) t2_cli_die(cmd, "%s", t2_last_error());
     const t2_tokenizer *tok = t2_vlm_tok(m);
     if (tok && t2_tok_vocab_size(tok) > t2_vlm_lm_cfg(m)->vocab_size)
         fprintf(stderr, "t2: warning: tokenizer has %d tokens but the model's vocab_size is %d\n",

@@ -118,7 +118,7 @@ int t2_cmd_eval(int argc, char **argv) {
     if (score_mode) {
         if (t2_eval_score_file(&set, preds, &o, &sum)) t2_cli_die(cmd, "%s", t2_last_error());
     } else {
-        t2_vlm *m = t2_cli_load(model, threads, 1);
+        t2_vlm *m = t2_cli_load(cmd, model, threads, 1);
         if (t2_eval_run(m, &set, &o, &sum)) t2_cli_die(cmd, "%s", t2_last_error());
         fprintf(stderr, "t2 eval: %d items in %.1f s (%.2f items/s); results in %s/results.json\n", sum.n, sum.wall_s,
                 sum.items_per_s, o.out_dir);

@@ -79,7 +79,7 @@ int t2_cmd_generate(int argc, char **argv) {
     if (prompt_ids && chat) t2_cli_die(cmd, "--prompt-ids feeds ids as they are; it cannot be combined with --chat");
     if (system && !chat) t2_cli_die(cmd, "--system needs --chat");
 
-    t2_vlm *m = t2_cli_load(model_dir, threads, prompt != NULL);
+    t2_vlm *m = t2_cli_load(cmd, model_dir, threads, prompt != NULL);
     const t2_lm_config *cfg = t2_vlm_lm_cfg(m);
     const t2_tokenizer *tok = t2_vlm_tok(m);
     if (n_ctx == 0) n_ctx = cfg->max_position < 4096 ? cfg->max_position : 4096;

@@ -30,7 +30,7 @@ int t2_cmd_info(int argc, char **argv) {
     }
     if (optind < argc) t2_cli_die(cmd, "unexpected argument '%s'", argv[optind]);
     if (!dir) { usage(stderr); t2_cli_die(cmd, "--model DIR is required"); }
-    t2_vlm *vm = t2_cli_load(dir, 1, 0);
+    t2_vlm *vm = t2_cli_load(cmd, dir, 1, 0);
     const t2_lm_config *cfg = t2_vlm_lm_cfg(vm);
     const t2_lm *lm = t2_vlm_lm(vm);
     const t2_st *st = t2_vlm_weights(vm);
