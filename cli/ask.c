@@ -199,6 +199,7 @@ int t2_cmd_ask(int argc, char **argv) {
         printf("}\n");
     } else {
         if (n_predict > 0) putchar('\n');
+        fflush(stdout);
         fprintf(stderr, "t2: %d image(s) encoded in %.1f ms; prompt %d positions in %.1f ms; %d tokens in %.1f ms (%.1f tok/s)\n",
                 n_images, t_encode * 1e3, p.n, t_prefill * 1e3, res.n_gen, res.t_decode * 1e3,
                 res.n_gen > 0 ? res.n_gen / res.t_decode : 0.0);
