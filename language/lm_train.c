@@ -39,7 +39,7 @@ struct t2_lm_train {
     float *dyo, *dyd;    // (L, N, C) each, only when saving linear io
     float *dP;           // (T, T) attention-probability gradient scratch
     float *rope_cos, *rope_sin;   // (max_T, D/2)
-    int32_t *tokens, *targets;    // (N) (N)
+    int32_t *tokens, *targets;    // (N) (N); tokens[n] = -1 at positions that took an input embedding
     float *act_block;
 };
 
@@ -384,14 +384,10 @@ static void swiglu_backward(float *dg, float *du, const float *dh, const float *
     }
 }
 
-// x(N, C) = embed[tokens]
-static void embedding_forward(float *x, const float *embed, const int32_t *tokens, int N, int C) {
-    for (int n = 0; n < N; n++) memcpy(x + (size_t)n * C, embed + (size_t)tokens[n] * C, sizeof(float) * C);
-}
-
-// dembed[tokens[n]] += dx[n]
+// dembed[tokens[n]] += dx[n] for tokens[n] >= 0 (rows that took an input embedding have -1)
 static void embedding_backward(float *dembed, const float *dx, const int32_t *tokens, int N, int C) {
     for (int n = 0; n < N; n++) {
+        if (tokens[n] < 0) continue;
         float *d = dembed + (size_t)tokens[n] * C;
         for (int i = 0; i < C; i++) d[i] += dx[(size_t)n * C + i];
     }
@@ -435,6 +431,11 @@ static void crossentropy_backward(float *dlogits, const float *logits, const int
 // Model forward / backward
 
 float t2_lm_train_forward(t2_lm_train *tr, const int32_t *tokens, const int32_t *targets, int B, int T) {
+    return t2_lm_train_forward_embeds(tr, tokens, NULL, NULL, targets, B, T);
+}
+
+float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const float *embeds,
+                                 const uint8_t *is_embed, const int32_t *targets, int B, int T) {
     const t2_lm_config *c = &tr->cfg;
     tr->have_fwd = tr->have_bwd = 0;
     if (B <= 0 || T <= 0 || B > tr->max_B || T > tr->max_T) {
@@ -444,12 +445,14 @@ float t2_lm_train_forward(t2_lm_train *tr, const int32_t *tokens, const int32_t 
     int N = B * T, C = c->hidden_size, L = c->n_layers, I = c->intermediate_size, V = c->vocab_size;
     int D = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, HD = H * D, KVD = KV * D;
     for (int n = 0; n < N; n++) {
-        if (tokens[n] < 0 || tokens[n] >= V || targets[n] < -1 || targets[n] >= V) {
+        int use_embed = embeds && (!is_embed || is_embed[n]);
+        int tok = use_embed ? -1 : tokens ? tokens[n] : -1;
+        if ((!use_embed && (tok < 0 || tok >= V)) || targets[n] < -1 || targets[n] >= V) {
             t2_fail("lm_train forward: token %d / target %d at (%d, %d) outside the vocabulary [0, %d)",
-                    tokens[n], targets[n], n / T, n % T, V);
+                    tok, targets[n], n / T, n % T, V);
             return NAN;
         }
-        tr->tokens[n] = tokens[n];
+        tr->tokens[n] = tok;
         tr->targets[n] = targets[n];
     }
     tr->B = B;
@@ -457,7 +460,10 @@ float t2_lm_train_forward(t2_lm_train *tr, const int32_t *tokens, const int32_t 
     const t2_lm_params *p = &tr->params;
     attn_dims ad = {B, T, H, KV, D};
     size_t nc = (size_t)N * C, nhd = (size_t)N * HD, nkv = (size_t)N * KVD, ni = (size_t)N * I;
-    embedding_forward(tr->resid, p->embed, tokens, N, C);
+    for (int n = 0; n < N; n++) {
+        const float *src = tr->tokens[n] < 0 ? embeds + (size_t)n * C : p->embed + (size_t)tr->tokens[n] * C;
+        memcpy(tr->resid + (size_t)n * C, src, sizeof(float) * C);
+    }
     for (int l = 0; l < L; l++) {
         float *x = tr->resid + l * nc, *xo = tr->resid + (l + 1) * nc;
         float *xn1 = tr->xn1 + l * nc, *xn2 = tr->xn2 + l * nc, *hmid = tr->hmid + l * nc;
@@ -541,8 +547,13 @@ void t2_lm_train_backward(t2_lm_train *tr) {
         rmsnorm_backward(tr->dres, g->norm_in + (size_t)l * C, tr->dxn, x, p->norm_in + (size_t)l * C,
                          tr->rms1 + (size_t)l * N, N, C);
     }
-    embedding_backward(g->embed, tr->dres, tr->tokens, N, C);
+    embedding_backward(g->embed, tr->dres, tr->tokens, N, C);   // dres stays: dL/d(input rows)
     tr->have_bwd = 1;
+}
+
+const float *t2_lm_train_dembeds(const t2_lm_train *tr) {
+    if (!tr->have_bwd) { t2_fail("lm_train: no backward has run since the last forward"); return NULL; }
+    return tr->dres;
 }
 
 int t2_lm_train_linear_io(const t2_lm_train *tr, int layer, t2_lm_linear which, const float **X,

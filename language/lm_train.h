@@ -68,11 +68,23 @@ int t2_lm_train_tensor(t2_lm_train *tr, int i, char *name, size_t cap, float **p
 // mean cross-entropy over the non-ignored targets (0 when there are none) and keeps what the backward
 // needs. NAN + error if B/T exceed the allocation or an id is outside the vocabulary.
 float t2_lm_train_forward(t2_lm_train *tr, const int32_t *tokens, const int32_t *targets, int B, int T);
+// Contract: the same with input embeddings, as t2_lm_forward takes them: position n of the (B, T)
+// batch takes EMBEDS(n, hidden) (EMBEDS is (B, T, hidden), row-major) when EMBEDS is non-NULL and
+// IS_EMBED(B, T) is NULL or IS_EMBED[n] != 0, else the embedding of TOKENS[n]. TOKENS is read only at
+// the other positions (may be NULL when every position is embedded). Embedded positions add nothing
+// to the embed_tokens gradient; their gradient is t2_lm_train_dembeds. EMBEDS is copied (not kept).
+float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const float *embeds,
+                                 const uint8_t *is_embed, const int32_t *targets, int B, int T);
 // Contract: the logits (B*T, V) of the last forward.
 const float *t2_lm_train_logits(const t2_lm_train *tr);
 // Contract: dL/dparams of the last forward's loss, added (+=) to the gradient block.
 void t2_lm_train_backward(t2_lm_train *tr);
 void t2_lm_train_zero_grad(t2_lm_train *tr);
+// Contract: after a backward, dL/d(input rows) (B*T, hidden) of the last forward's loss (written, not
+// accumulated; rows for every position, token or embedded — callers read the embedded ones, e.g. as
+// the dout of the projector / vision backward). Valid until the next forward or backward; NULL +
+// error before a backward.
+const float *t2_lm_train_dembeds(const t2_lm_train *tr);
 
 // The linear layers of one decoder layer, for the SVF hook.
 typedef enum { T2_LIN_Q, T2_LIN_K, T2_LIN_V, T2_LIN_O, T2_LIN_GATE, T2_LIN_UP, T2_LIN_DOWN } t2_lm_linear;

@@ -5,6 +5,9 @@
 // parameter gradient (1e-4 relative to its max magnitude), the training logits and loss against the
 // inference forward (t2_lm_forward), central finite differences for a few entries of each tensor
 // kind, the SVF hook (dW = dYᵀ·X for every linear), and += accumulation over two backwards.
+// Input embeddings (t2_lm_train_forward_embeds): random rows at a few positions; loss, every parameter
+// gradient and d(input rows) (t2_lm_train_dembeds) against torch f64, the logits against t2_lm_forward
+// with the same embeds / is_embed, and no embed_tokens gradient from the embedded positions.
 #include "testutil.h"
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -103,6 +106,132 @@ static void check_fd(t2_lm_train *tr, const char *name) {
     printf("%s: %d finite-difference entries, worst |fd - g| / max|g| = %.3g at %s\n", name, checked, worst, worst_name);
 }
 
+// Embedded positions: row 0 at t = 1..3 (tokens 17, 250, 3), row 1 at t = 2, 3 (tokens 64, 12).
+static const uint8_t IS_EMBED[B * T] = {0, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0};
+
+static void check_embeds(const t2_test_env *e, const char *dir, const char *name, t2_lm_train *tr,
+                         const t2_st *st, const t2_lm_config *cfg) {
+    int C = cfg->hidden_size, V = cfg->vocab_size, N = B * T;
+    char path[1100], ref[1100], tok[256], tgt[256], msk[256];
+    int32_t ie[B * T];
+    // embeds: deterministic pseudo-random rows (LCG, uniform in [-0.5, 0.5)) everywhere; only the
+    // flagged ones are read
+    float *emb = t2_malloc(sizeof(float) * N * C);
+    uint32_t st32 = 12345u;
+    for (int i = 0; i < N * C; i++) {
+        st32 = st32 * 1664525u + 1013904223u;
+        emb[i] = (float)((st32 >> 8) * (1.0 / 16777216.0)) - 0.5f;
+    }
+    snprintf(path, sizeof path, "%s/embeds.f32", dir);
+    snprintf(ref, sizeof ref, "%s/grads_embeds.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    T2_CHECK(f && fwrite(emb, sizeof(float), (size_t)N * C, f) == (size_t)N * C, "%s: write %s", name, path);
+    if (f) fclose(f);
+    for (int i = 0; i < N; i++) ie[i] = IS_EMBED[i];
+    csv(tok, sizeof tok, TOKENS, N);
+    csv(tgt, sizeof tgt, TARGETS, N);
+    csv(msk, sizeof msk, ie, N);
+    int rc = t2_test_python(e, "lm_train_ref.py", "'%s' --tokens=%s --targets=%s --B %d --T %d --out '%s' "
+                            "--embeds '%s' --is-embed=%s", dir, tok, tgt, B, T, ref, path, msk);
+    T2_CHECK(rc == 0, "lm_train_ref.py --embeds failed for %s", name);
+    t2_st *want = rc ? NULL : t2_st_open(ref);
+    T2_CHECK(rc || want, "open: %s", t2_last_error());
+    if (!want) { free(emb); return; }
+
+    t2_lm_train_zero_grad(tr);
+    float loss = t2_lm_train_forward_embeds(tr, TOKENS, emb, IS_EMBED, TARGETS, B, T);
+    t2_lm_train_backward(tr);
+    const t2_st_tensor *wl = t2_st_get(want, "loss");
+    float rl = wl ? ((const float *)wl->data)[0] : NAN;
+    double lrel = fabs(loss - rl) / fabs(rl);
+    printf("%s+embeds: loss %.7f, torch f64 %.7f, relative error %.3g\n", name, loss, rl, lrel);
+    T2_CHECK(lrel <= 1e-5, "%s+embeds: loss relative error %.3g > 1e-5", name, lrel);
+    int n = t2_lm_train_tensor_count(tr);
+    double worst = 0;
+    char worst_name[128] = "";
+    for (int i = 0; i < n; i++) {
+        char tn[128], key[160];
+        float *p, *g;
+        size_t numel;
+        t2_lm_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
+        snprintf(key, sizeof key, "grad.%s", tn);
+        const t2_st_tensor *r = t2_st_get(want, key);
+        T2_CHECK(r && (size_t)r->numel == numel, "%s+embeds: reference gradient %s missing or wrong size", name, key);
+        if (!r) continue;
+        const float *rg = r->data;
+        double m = max_abs(rg, numel), d = 0;
+        for (size_t j = 0; j < numel; j++) if (fabs(g[j] - rg[j]) > d) d = fabs(g[j] - rg[j]);
+        double rel = d / (m > 0 ? m : 1);
+        T2_CHECK(rel <= 1e-4, "%s+embeds: gradient %s relative error %.3g (max |g| %.3g)", name, tn, rel, m);
+        if (rel >= worst) { worst = rel; snprintf(worst_name, sizeof worst_name, "%s", tn); }
+    }
+    printf("%s+embeds: %d gradients vs torch f64, worst relative error %.3g (%s)\n", name, n, worst, worst_name);
+
+    // d(input rows): the embedded positions (what flows to the projector), and all positions
+    const float *de = t2_lm_train_dembeds(tr);
+    const t2_st_tensor *r = t2_st_get(want, "grad.embeds");
+    T2_CHECK(de && r && r->numel == (int64_t)N * C, "%s+embeds: dembeds / reference grad.embeds missing", name);
+    if (de && r && r->numel == (int64_t)N * C) {
+        const float *rg = r->data;
+        double m = 0, d = 0, ma = max_abs(rg, (size_t)N * C), da = 0;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < C; j++) {
+                size_t k = (size_t)i * C + j;
+                double diff = fabs(de[k] - rg[k]);
+                if (diff > da) da = diff;
+                if (!IS_EMBED[i]) continue;
+                if (fabs(rg[k]) > m) m = fabs(rg[k]);
+                if (diff > d) d = diff;
+            }
+        printf("%s+embeds: d(embeds) at the embedded positions vs torch f64, relative error %.3g (all rows %.3g)\n",
+               name, d / m, da / ma);
+        T2_CHECK(m > 0 && d / m <= 1e-4, "%s+embeds: d(embeds) relative error %.3g", name, d / m);
+        T2_CHECK(da / ma <= 1e-4, "%s+embeds: d(input rows) relative error %.3g", name, da / ma);
+    }
+
+    // embed_tokens gets nothing from embedded positions: other (or invalid) token ids there change
+    // nothing; untied, the rows of tokens 17 and 250 (used only at embedded positions) stay zero
+    size_t np;
+    float *gb = t2_lm_train_grad_block(tr, &np);
+    float *g1 = t2_malloc(sizeof(float) * np);
+    memcpy(g1, gb, sizeof(float) * np);
+    int32_t other[B * T];
+    memcpy(other, TOKENS, sizeof other);
+    for (int i = 0; i < N; i++) if (IS_EMBED[i]) other[i] = (i % 2) ? 0 : -1;
+    t2_lm_train_zero_grad(tr);
+    float loss2 = t2_lm_train_forward_embeds(tr, other, emb, IS_EMBED, TARGETS, B, T);
+    T2_CHECK(loss2 == loss, "%s+embeds: token ids at embedded positions changed the loss", name);
+    t2_lm_train_backward(tr);
+    T2_CHECK(!memcmp(g1, gb, sizeof(float) * np), "%s+embeds: token ids at embedded positions changed gradients", name);
+    if (t2_lm_train_params(tr)->lm_head) {
+        const float *ge = t2_lm_train_grads(tr)->embed;
+        T2_CHECK(max_abs(ge + (size_t)17 * C, C) == 0 && max_abs(ge + (size_t)250 * C, C) == 0,
+                 "%s+embeds: embed_tokens rows of embedded-only tokens got a gradient", name);
+    }
+    free(g1);
+
+    // logits vs the inference forward with the same embeds / is_embed
+    t2_lm *lm = t2_lm_new(st, cfg, NULL);
+    T2_CHECK(lm != NULL, "%s: t2_lm_new: %s", name, t2_last_error());
+    if (lm) {
+        float *lg = t2_malloc(sizeof(float) * N * V);
+        for (int b = 0; b < B; b++) {
+            t2_lm_state *s = t2_lm_state_new(lm, T, T);
+            T2_CHECK(t2_lm_forward(lm, s, TOKENS + b * T, emb + (size_t)b * T * C, IS_EMBED + b * T, T,
+                                   lg + (size_t)b * T * V, 1) == 0, "inference forward: %s", t2_last_error());
+            t2_lm_state_free(s);
+        }
+        char what[128];
+        snprintf(what, sizeof what, "%s+embeds: training logits vs inference t2_lm_forward", name);
+        t2_test_close(what, t2_lm_train_logits(tr), lg, (size_t)N * V, 1e-4);
+        free(lg);
+        t2_lm_free(lm);
+    }
+    t2_lm_train_zero_grad(tr);
+    free(emb);
+    t2_st_close(want);
+}
+
 static void check_case(const t2_test_env *e, const char *name, const char *args) {
     char dir[1024], ref[1100], tok[256], tgt[256];
     snprintf(dir, sizeof dir, "%s/%s", e->work, name);
@@ -195,6 +324,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
 
     check_inference(tr, st, &cfg, loss, name);
     check_fd(tr, name);
+    check_embeds(e, dir, name, tr, st, &cfg);
 
     // errors: out-of-vocabulary token, oversize batch
     int32_t bad[B * T];

@@ -2,12 +2,17 @@
 """Reference loss and parameter gradients of HF Llama / Qwen2 checkpoints (torch autograd, float64).
 
 usage: lm_train_ref.py DIR --tokens 1,2,... --targets 5,-1,... --B 2 --T 7 --out GRADS.safetensors
+                      [--embeds EMBEDS.f32 --is-embed 0,1,...]
 
 TOKENS and TARGETS are B*T ids, row-major; target -1 is ignored. Loss = mean over the non-ignored
 targets of the cross-entropy of next-token logits; each batch row is an independent sequence at
 positions 0..T-1 with causal attention. Writes one safetensors (F32) with "loss" (1,), "logits"
 (B*T, V) and the gradient of every parameter under its canonical name without prefix
 ("embed_tokens.weight", "layers.0.self_attn.q_proj.weight", ..., "lm_head.weight" when untied).
+With --embeds (raw little-endian f32, B*T*hidden, row-major) and --is-embed (B*T flags), positions
+flagged 1 take the embeds row as their input instead of the token embedding (as t2_lm_forward's
+embeds / is_embed); the output then also has "grad.embeds" (B*T, hidden): d(loss)/d(input rows) at
+every position.
 
 The model is written here from the transformers semantics (modeling_llama / modeling_qwen2), as in
 lm_ref.py whose config / checkpoint / rope-frequency helpers it reuses; the backward is autograd.
@@ -33,6 +38,8 @@ def main(argv=None):
     ap.add_argument("--B", type=int, required=True)
     ap.add_argument("--T", type=int, required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--embeds")
+    ap.add_argument("--is-embed")
     a = ap.parse_args(argv)
     B, T = a.B, a.T
     toks = torch.tensor(lm_ref.parse_tokens(a.tokens)).view(B, T)
@@ -82,6 +89,14 @@ def main(argv=None):
 
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
     h = P["embed_tokens.weight"][toks]  # B x T x C
+    h0 = None
+    if a.embeds:
+        C = h.shape[-1]
+        E = torch.tensor(np.fromfile(a.embeds, dtype="<f4").astype(np.float64), dtype=dt).view(B, T, C)
+        m = torch.tensor([int(x) != 0 for x in a.is_embed.split(",")]).view(B, T, 1)
+        h = torch.where(m, E, h)
+        h.retain_grad()
+        h0 = h
     for l in range(tc["num_hidden_layers"]):
         p = "layers.%d." % l
         x = norm(h, P[p + "input_layernorm.weight"])
@@ -113,6 +128,8 @@ def main(argv=None):
     for n, t in P.items():
         g = t.grad if t.grad is not None else torch.zeros_like(t)
         out["grad." + n] = ("F32", g.numpy().astype(np.float32))
+    if h0 is not None:
+        out["grad.embeds"] = ("F32", h0.grad.reshape(B * T, -1).numpy().astype(np.float32))
     st.save(a.out, out)
     print("loss %.8f over %d targets, %d gradients" % (loss.item(), int(valid.sum()), len(P)))
     return 0
