@@ -596,6 +596,22 @@ void t2_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void t2_linear_forward(float *Y, const float *X, const float *W, const float *b, int N, int M, int K) {
+    t2_sgemm(0, 1, N, M, K, 1.0f, X, K, W, K, 0.0f, Y, M);
+    if (b)
+        for (int n = 0; n < N; n++)
+            for (int m = 0; m < M; m++) Y[(size_t)n * M + m] += b[m];
+}
+
+void t2_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X, const float *W,
+                        int N, int M, int K) {
+    if (dX) t2_sgemm(0, 0, N, K, M, 1.0f, dY, M, W, K, 1.0f, dX, K);
+    t2_sgemm(1, 0, M, K, N, 1.0f, dY, M, X, K, 1.0f, dW, K);
+    if (db)
+        for (int n = 0; n < N; n++)
+            for (int m = 0; m < M; m++) db[m] += dY[(size_t)n * M + m];
+}
+
 void t2_matmul_naive(float *Y, const float *X, const void *W, t2_dtype dt, const float *bias, int T,
                      int M, int K) {
     for (int t = 0; t < T; t++) t2_matvec_naive(Y + (size_t)t * M, W, dt, X + (size_t)t * K, bias, M, K);

@@ -28,6 +28,12 @@ void t2_matmul_naive(float *Y, const float *X, const void *W, t2_dtype dt, const
 void t2_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
 
+// Training's linear layer on f32 weights (sgemm). Forward: Y(N,M) = X(N,K) · W(M,K)ᵀ [+ b(M)].
+// Backward: dX(N,K) += dY · W (skipped when dX is NULL); dW(M,K) += dYᵀ · X; db(M) += Σ_n dY[n].
+void t2_linear_forward(float *Y, const float *X, const float *W, const float *b, int N, int M, int K);
+void t2_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X, const float *W,
+                        int N, int M, int K);
+
 // Contract: dot product of x(n) and y(n) in f32 (SIMD).
 float t2_dot(const float *x, const float *y, int n);
 

@@ -225,26 +225,33 @@ void t2_lm_rope_frequencies(const t2_lm_config *c, float *inv_freq) {
     }
 }
 
-t2_lm *t2_lm_new(const t2_st *st, const t2_lm_config *cfg, t2_pool *pool) {
-    const t2_lm_config *c = cfg;
+int t2_lm_find_layout(const t2_st *st, const char **prefix, const char **head) {
     static const struct { const char *prefix, *head; } layouts[] = {
         {"model.language_model.", "lm_head.weight"},                 // new transformers LLaVA layout
         {"language_model.model.", "language_model.lm_head.weight"},  // legacy LLaVA layout
         {"model.", "lm_head.weight"},                                // plain text checkpoint
     };
-    int which = -1;
-    for (int i = 0; i < 3 && which < 0; i++) {
+    for (int i = 0; i < 3; i++) {
         char name[128];
         snprintf(name, sizeof name, "%sembed_tokens.weight", layouts[i].prefix);
-        if (t2_st_find(st, name)) which = i;
+        if (t2_st_find(st, name)) {
+            *prefix = layouts[i].prefix;
+            *head = layouts[i].head;
+            return 0;
+        }
     }
-    if (which < 0)
-        return t2_fail_null("no language-model embedding found: expected one of 'model.embed_tokens.weight', "
-                            "'language_model.model.embed_tokens.weight', 'model.language_model.embed_tokens.weight'");
+    return t2_fail("no language-model embedding found: expected one of 'model.embed_tokens.weight', "
+                   "'language_model.model.embed_tokens.weight', 'model.language_model.embed_tokens.weight'");
+}
+
+t2_lm *t2_lm_new(const t2_st *st, const t2_lm_config *cfg, t2_pool *pool) {
+    const t2_lm_config *c = cfg;
+    const char *found_prefix, *head_name;
+    if (t2_lm_find_layout(st, &found_prefix, &head_name)) return NULL;
     t2_lm *lm = t2_calloc(1, sizeof *lm);
     lm->cfg = *c;
     lm->pool = pool;
-    snprintf(lm->prefix, sizeof lm->prefix, "%s", layouts[which].prefix);
+    snprintf(lm->prefix, sizeof lm->prefix, "%s", found_prefix);
     const char *P = lm->prefix;
     int C = c->hidden_size, L = c->n_layers, I = c->intermediate_size, V = c->vocab_size;
     int HD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
@@ -258,11 +265,11 @@ t2_lm *t2_lm_new(const t2_st *st, const t2_lm_config *cfg, t2_pool *pool) {
     if (bind_mat(st, P, "embed_tokens.weight", V, C, &lm->embed) ||
         bind_vec(st, P, "norm.weight", C, lm->norm_final))
         goto fail;
-    const t2_st_tensor *head = t2_st_find(st, layouts[which].head);
+    const t2_st_tensor *head = t2_st_find(st, head_name);
     if (c->tie_embeddings || !head) {
         lm->lm_head = lm->embed;     // tied (HF ties whenever tie_word_embeddings; Qwen2-0.5B stores none)
     } else {
-        if (bind_mat(st, "", layouts[which].head, V, C, &lm->lm_head)) goto fail;
+        if (bind_mat(st, "", head_name, V, C, &lm->lm_head)) goto fail;
     }
     int64_t n = (int64_t)V * C + C;
     if (lm->lm_head.data != lm->embed.data) n += (int64_t)V * C;

@@ -40,6 +40,11 @@ void t2_lm_rope_table(const t2_lm_config *c, int n_pos, float *cos_out, float *s
 
 typedef struct t2_lm t2_lm;
 
+// Contract: which of the three weight-name layouts ST uses, found by its embedding: *PREFIX gets
+// "model.language_model." (new LLaVA), "language_model.model." (legacy LLaVA) or "model." (text),
+// *HEAD the lm_head tensor's name in that layout. -1 + error naming the three candidates.
+int t2_lm_find_layout(const t2_st *st, const char **prefix, const char **head);
+
 // Contract: bind the weights in ST for CFG, finding the layout by name; each tensor's shape is
 // checked. NULL + error naming the tensor. ST must outlive the model.
 t2_lm *t2_lm_new(const t2_st *st, const t2_lm_config *cfg, t2_pool *pool);

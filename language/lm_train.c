@@ -207,20 +207,8 @@ static int load_tensor(const t2_st *st, const char *full, int64_t rows, int64_t 
 }
 
 int t2_lm_train_load(t2_lm_train *tr, const t2_st *st) {
-    static const struct { const char *prefix, *head; } layouts[] = {
-        {"model.language_model.", "lm_head.weight"},
-        {"language_model.model.", "language_model.lm_head.weight"},
-        {"model.", "lm_head.weight"},
-    };
-    int which = -1;
-    for (int i = 0; i < 3 && which < 0; i++) {
-        char name[128];
-        snprintf(name, sizeof name, "%sembed_tokens.weight", layouts[i].prefix);
-        if (t2_st_find(st, name)) which = i;
-    }
-    if (which < 0)
-        return t2_fail("no language-model embedding found: expected one of 'model.embed_tokens.weight', "
-                       "'language_model.model.embed_tokens.weight', 'model.language_model.embed_tokens.weight'");
+    const char *prefix, *head;
+    if (t2_lm_find_layout(st, &prefix, &head)) return -1;
     float **pp[T2_LM_PARAM_KINDS];
     param_ptrs(&tr->params, pp);
     for (int kind = 0; kind < T2_LM_PARAM_KINDS; kind++) {
@@ -233,13 +221,13 @@ int t2_lm_train_load(t2_lm_train *tr, const t2_st *st) {
             float *p = *pp[kind] + (size_t)l * (tr->param_sizes[kind] / (size_t)cnt);
             snprintf(canon, sizeof canon, KIND_NAME[kind], l);
             if (kind == 1) {   // untied lm_head
-                snprintf(full, sizeof full, "%s", layouts[which].head);
+                snprintf(full, sizeof full, "%s", head);
                 if (!t2_st_find(st, full)) {   // absent: inference ties it; start the trainable copy equal
                     memcpy(p, tr->params.embed, tr->param_sizes[0] * sizeof(float));
                     continue;
                 }
             } else {
-                snprintf(full, sizeof full, "%s%s", layouts[which].prefix, canon);
+                snprintf(full, sizeof full, "%s%s", prefix, canon);
             }
             if (load_tensor(st, full, rows, cols, p)) return -1;
         }
@@ -250,23 +238,7 @@ int t2_lm_train_load(t2_lm_train *tr, const t2_st *st) {
 // ---------------------------------------------------------------------------------------------
 // Ops: forward / backward pairs. N rows; row-major matrices.
 
-// Y(N, M) = X(N, K) · W(M, K)ᵀ [+ b(M)]
-static void linear_forward(float *Y, const float *X, const float *W, const float *b, int N, int M, int K) {
-    t2_sgemm(0, 1, N, M, K, 1.0f, X, K, W, K, 0.0f, Y, M);
-    if (b)
-        for (int n = 0; n < N; n++)
-            for (int m = 0; m < M; m++) Y[(size_t)n * M + m] += b[m];
-}
-
-// dX(N, K) += dY(N, M) · W(M, K); dW(M, K) += dYᵀ · X; db(M) += Σ_n dY. dX may be NULL.
-static void linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X, const float *W,
-                            int N, int M, int K) {
-    if (dX) t2_sgemm(0, 0, N, K, M, 1.0f, dY, M, W, K, 1.0f, dX, K);
-    t2_sgemm(1, 0, M, K, N, 1.0f, dY, M, X, K, 1.0f, dW, K);
-    if (db)
-        for (int n = 0; n < N; n++)
-            for (int m = 0; m < M; m++) db[m] += dY[(size_t)n * M + m];
-}
+// Linear layers: t2_linear_forward / t2_linear_backward (core/kernels.h).
 
 // out(N, C) = x / rms(x) * w; rinv(N) = 1/sqrt(mean(x²) + eps)
 static void rmsnorm_forward(float *out, float *rinv, const float *x, const float *w, int N, int C, float eps) {
@@ -471,23 +443,23 @@ float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const f
         float *att = tr->att + (size_t)l * B * H * T * T;
         float *gate = tr->gate + l * ni, *up = tr->up + l * ni, *hm = tr->hmlp + l * ni;
         rmsnorm_forward(xn1, tr->rms1 + (size_t)l * N, x, p->norm_in + (size_t)l * C, N, C, c->rms_eps);
-        linear_forward(q, xn1, p->wq + (size_t)l * HD * C, p->bq ? p->bq + (size_t)l * HD : NULL, N, HD, C);
-        linear_forward(k, xn1, p->wk + (size_t)l * KVD * C, p->bk ? p->bk + (size_t)l * KVD : NULL, N, KVD, C);
-        linear_forward(v, xn1, p->wv + (size_t)l * KVD * C, p->bv ? p->bv + (size_t)l * KVD : NULL, N, KVD, C);
+        t2_linear_forward(q, xn1, p->wq + (size_t)l * HD * C, p->bq ? p->bq + (size_t)l * HD : NULL, N, HD, C);
+        t2_linear_forward(k, xn1, p->wk + (size_t)l * KVD * C, p->bk ? p->bk + (size_t)l * KVD : NULL, N, KVD, C);
+        t2_linear_forward(v, xn1, p->wv + (size_t)l * KVD * C, p->bv ? p->bv + (size_t)l * KVD : NULL, N, KVD, C);
         rope_forward(q, B, T, H, D, tr->rope_cos, tr->rope_sin);
         rope_forward(k, B, T, KV, D, tr->rope_cos, tr->rope_sin);
         attention_forward(atty, att, q, k, v, ad);
-        linear_forward(hmid, atty, p->wo + (size_t)l * C * HD, NULL, N, C, HD);
+        t2_linear_forward(hmid, atty, p->wo + (size_t)l * C * HD, NULL, N, C, HD);
         for (size_t i = 0; i < nc; i++) hmid[i] += x[i];                          // h = x + attn
         rmsnorm_forward(xn2, tr->rms2 + (size_t)l * N, hmid, p->norm_post + (size_t)l * C, N, C, c->rms_eps);
-        linear_forward(gate, xn2, p->wgate + (size_t)l * I * C, NULL, N, I, C);
-        linear_forward(up, xn2, p->wup + (size_t)l * I * C, NULL, N, I, C);
+        t2_linear_forward(gate, xn2, p->wgate + (size_t)l * I * C, NULL, N, I, C);
+        t2_linear_forward(up, xn2, p->wup + (size_t)l * I * C, NULL, N, I, C);
         swiglu_forward(hm, gate, up, ni);
-        linear_forward(xo, hm, p->wdown + (size_t)l * C * I, NULL, N, C, I);
+        t2_linear_forward(xo, hm, p->wdown + (size_t)l * C * I, NULL, N, C, I);
         for (size_t i = 0; i < nc; i++) xo[i] += hmid[i];                         // h += mlp
     }
     rmsnorm_forward(tr->xf, tr->rmsf, tr->resid + (size_t)L * nc, p->norm_final, N, C, c->rms_eps);
-    linear_forward(tr->logits, tr->xf, p->lm_head ? p->lm_head : p->embed, NULL, N, V, C);
+    t2_linear_forward(tr->logits, tr->xf, p->lm_head ? p->lm_head : p->embed, NULL, N, V, C);
     tr->have_fwd = 1;
     return crossentropy_forward(tr->logits, tr->targets, N, V, &tr->n_valid);
 }
@@ -505,7 +477,7 @@ void t2_lm_train_backward(t2_lm_train *tr) {
 
     crossentropy_backward(tr->dlogits, tr->logits, tr->targets, N, V, tr->n_valid);
     memset(tr->dxn, 0, nc * sizeof(float));
-    linear_backward(tr->dxn, p->lm_head ? g->lm_head : g->embed, NULL, tr->dlogits, tr->xf,
+    t2_linear_backward(tr->dxn, p->lm_head ? g->lm_head : g->embed, NULL, tr->dlogits, tr->xf,
                     p->lm_head ? p->lm_head : p->embed, N, V, C);
     memset(tr->dres, 0, nc * sizeof(float));
     rmsnorm_backward(tr->dres, g->norm_final, tr->dxn, tr->resid + (size_t)L * nc, p->norm_final, tr->rmsf, N, C);
@@ -521,28 +493,28 @@ void t2_lm_train_backward(t2_lm_train *tr) {
         // MLP: dres is dL/d(resid[l+1]) and flows through unchanged to h_mid.
         if (save) memcpy(tr->dyd + l * nc, tr->dres, nc * sizeof(float));
         memset(tr->dh, 0, ni * sizeof(float));
-        linear_backward(tr->dh, g->wdown + (size_t)l * C * I, NULL, tr->dres, hm, p->wdown + (size_t)l * C * I, N, C, I);
+        t2_linear_backward(tr->dh, g->wdown + (size_t)l * C * I, NULL, tr->dres, hm, p->wdown + (size_t)l * C * I, N, C, I);
         swiglu_backward(dgate, dup, tr->dh, gate, up, ni);
         memset(tr->dxn, 0, nc * sizeof(float));
-        linear_backward(tr->dxn, g->wgate + (size_t)l * I * C, NULL, dgate, xn2, p->wgate + (size_t)l * I * C, N, I, C);
-        linear_backward(tr->dxn, g->wup + (size_t)l * I * C, NULL, dup, xn2, p->wup + (size_t)l * I * C, N, I, C);
+        t2_linear_backward(tr->dxn, g->wgate + (size_t)l * I * C, NULL, dgate, xn2, p->wgate + (size_t)l * I * C, N, I, C);
+        t2_linear_backward(tr->dxn, g->wup + (size_t)l * I * C, NULL, dup, xn2, p->wup + (size_t)l * I * C, N, I, C);
         rmsnorm_backward(tr->dres, g->norm_post + (size_t)l * C, tr->dxn, hmid, p->norm_post + (size_t)l * C,
                          tr->rms2 + (size_t)l * N, N, C);
         // attention block: dres is now dL/dh_mid, which flows to x and into o_proj.
         if (save) memcpy(tr->dyo + l * nc, tr->dres, nc * sizeof(float));
         memset(tr->datty, 0, nhd * sizeof(float));
-        linear_backward(tr->datty, g->wo + (size_t)l * C * HD, NULL, tr->dres, atty, p->wo + (size_t)l * C * HD, N, C, HD);
+        t2_linear_backward(tr->datty, g->wo + (size_t)l * C * HD, NULL, tr->dres, atty, p->wo + (size_t)l * C * HD, N, C, HD);
         memset(dk, 0, nkv * sizeof(float));
         memset(dv, 0, nkv * sizeof(float));
         attention_backward(dq, dk, dv, tr->dP, tr->datty, att, q, k, v, ad);
         rope_backward(dq, B, T, H, D, tr->rope_cos, tr->rope_sin);
         rope_backward(dk, B, T, KV, D, tr->rope_cos, tr->rope_sin);
         memset(tr->dxn, 0, nc * sizeof(float));
-        linear_backward(tr->dxn, g->wq + (size_t)l * HD * C, g->bq ? g->bq + (size_t)l * HD : NULL, dq, xn1,
+        t2_linear_backward(tr->dxn, g->wq + (size_t)l * HD * C, g->bq ? g->bq + (size_t)l * HD : NULL, dq, xn1,
                         p->wq + (size_t)l * HD * C, N, HD, C);
-        linear_backward(tr->dxn, g->wk + (size_t)l * KVD * C, g->bk ? g->bk + (size_t)l * KVD : NULL, dk, xn1,
+        t2_linear_backward(tr->dxn, g->wk + (size_t)l * KVD * C, g->bk ? g->bk + (size_t)l * KVD : NULL, dk, xn1,
                         p->wk + (size_t)l * KVD * C, N, KVD, C);
-        linear_backward(tr->dxn, g->wv + (size_t)l * KVD * C, g->bv ? g->bv + (size_t)l * KVD : NULL, dv, xn1,
+        t2_linear_backward(tr->dxn, g->wv + (size_t)l * KVD * C, g->bv ? g->bv + (size_t)l * KVD : NULL, dv, xn1,
                         p->wv + (size_t)l * KVD * C, N, KVD, C);
         rmsnorm_backward(tr->dres, g->norm_in + (size_t)l * C, tr->dxn, x, p->norm_in + (size_t)l * C,
                          tr->rms1 + (size_t)l * N, N, C);

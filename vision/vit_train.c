@@ -278,23 +278,7 @@ int t2_vit_train_load(t2_vit_train *tr, const t2_st *st) {
 // ---------------------------------------------------------------------------------------------
 // Ops: forward / backward pairs. N rows; row-major matrices.
 
-// Y(N, M) = X(N, K) · W(M, K)ᵀ [+ b(M)]
-static void linear_forward(float *Y, const float *X, const float *W, const float *b, int N, int M, int K) {
-    t2_sgemm(0, 1, N, M, K, 1.0f, X, K, W, K, 0.0f, Y, M);
-    if (b)
-        for (int n = 0; n < N; n++)
-            for (int m = 0; m < M; m++) Y[(size_t)n * M + m] += b[m];
-}
-
-// dX(N, K) += dY(N, M) · W(M, K); dW(M, K) += dYᵀ · X; db(M) += Σ_n dY. dX may be NULL.
-static void linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X, const float *W,
-                            int N, int M, int K) {
-    if (dX) t2_sgemm(0, 0, N, K, M, 1.0f, dY, M, W, K, 1.0f, dX, K);
-    t2_sgemm(1, 0, M, K, N, 1.0f, dY, M, X, K, 1.0f, dW, K);
-    if (db)
-        for (int n = 0; n < N; n++)
-            for (int m = 0; m < M; m++) db[m] += dY[(size_t)n * M + m];
-}
+// Linear layers: t2_linear_forward / t2_linear_backward (core/kernels.h).
 
 // out(N, C) = (x − mean)·rstd·w + b (nn.LayerNorm, biased variance); mean(N), rstd(N) kept.
 static void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
@@ -458,7 +442,7 @@ int t2_vit_train_forward(t2_vit_train *tr, const float *pixels, int n, float *ou
 
     // embeddings → hidden_states[0]
     unfold_forward(tr->patches, pixels, n, c);
-    linear_forward(tr->pe, tr->patches, p->patch_w, p->patch_b, n * NP, C, K);
+    t2_linear_forward(tr->pe, tr->patches, p->patch_w, p->patch_b, n * NP, C, K);
     float *x0 = c->kind == T2_VIT_CLIP ? tr->emb : tr->resid;
     for (int img = 0; img < n; img++)
         for (int t = 0; t < T; t++) {
@@ -477,16 +461,16 @@ int t2_vit_train_forward(t2_vit_train *tr, const float *pixels, int n, float *ou
         float *fch = tr->fch + l * ni, *fca = tr->fca + l * ni;
         size_t lc = (size_t)l * C, lcc = (size_t)l * C * C, lic = (size_t)l * I * C;
         layernorm_forward(xn1, tr->m1 + (size_t)l * N, tr->r1 + (size_t)l * N, x, p->ln1_w + lc, p->ln1_b + lc, N, C, c->eps);
-        linear_forward(q, xn1, p->wq + lcc, p->bq + lc, N, C, C);
-        linear_forward(k, xn1, p->wk + lcc, p->bk + lc, N, C, C);
-        linear_forward(v, xn1, p->wv + lcc, p->bv + lc, N, C, C);
+        t2_linear_forward(q, xn1, p->wq + lcc, p->bq + lc, N, C, C);
+        t2_linear_forward(k, xn1, p->wk + lcc, p->bk + lc, N, C, C);
+        t2_linear_forward(v, xn1, p->wv + lcc, p->bv + lc, N, C, C);
         attention_forward(atty, att, q, k, v, ad);
-        linear_forward(hmid, atty, p->wo + lcc, p->bo + lc, N, C, C);
+        t2_linear_forward(hmid, atty, p->wo + lcc, p->bo + lc, N, C, C);
         for (size_t i = 0; i < nc; i++) hmid[i] += x[i];                          // h = x + attn
         layernorm_forward(xn2, tr->m2 + (size_t)l * N, tr->r2 + (size_t)l * N, hmid, p->ln2_w + lc, p->ln2_b + lc, N, C, c->eps);
-        linear_forward(fch, xn2, p->fc1_w + lic, p->fc1_b + (size_t)l * I, N, I, C);
+        t2_linear_forward(fch, xn2, p->fc1_w + lic, p->fc1_b + (size_t)l * I, N, I, C);
         act_forward(fca, fch, ni, c->act);
-        linear_forward(xo, fca, p->fc2_w + lic, p->fc2_b + lc, N, C, I);
+        t2_linear_forward(xo, fca, p->fc2_w + lic, p->fc2_b + lc, N, C, I);
         for (size_t i = 0; i < nc; i++) xo[i] += hmid[i];                         // h += mlp
     }
 
@@ -499,9 +483,9 @@ int t2_vit_train_forward(t2_vit_train *tr, const float *pixels, int n, float *ou
                        hs + ((size_t)img * T + t + c->drop_first) * C, sizeof(float) * C);
     }
     // projector: linear_1 → act → linear_2
-    linear_forward(tr->ph, tr->feat, p->p1_w, p->p1_b, Nt, H, F);
+    t2_linear_forward(tr->ph, tr->feat, p->p1_w, p->p1_b, Nt, H, F);
     act_forward(tr->pa, tr->ph, (size_t)Nt * H, tr->cfg.proj_act);
-    linear_forward(out, tr->pa, p->p2_w, p->p2_b, Nt, H, H);
+    t2_linear_forward(out, tr->pa, p->p2_w, p->p2_b, Nt, H, H);
     tr->have_fwd = 1;
     return 0;
 }
@@ -519,10 +503,10 @@ void t2_vit_train_backward(t2_vit_train *tr, const float *dout) {
 
     // projector
     memset(tr->dph, 0, sizeof(float) * Nt * H);
-    linear_backward(tr->dph, g->p2_w, g->p2_b, dout, tr->pa, p->p2_w, Nt, H, H);
+    t2_linear_backward(tr->dph, g->p2_w, g->p2_b, dout, tr->pa, p->p2_w, Nt, H, H);
     act_backward(tr->dph, tr->ph, (size_t)Nt * H, tr->cfg.proj_act);
     memset(tr->dfeat, 0, sizeof(float) * Nt * F);
-    linear_backward(tr->dfeat, g->p1_w, g->p1_b, tr->dph, tr->feat, p->p1_w, Nt, H, F);
+    t2_linear_backward(tr->dfeat, g->p1_w, g->p1_b, tr->dph, tr->feat, p->p1_w, Nt, H, F);
 
     // down the tower: at hidden_states[idx] add the gradient of every slot that selected it
     memset(tr->dres, 0, nc * sizeof(float));
@@ -546,20 +530,20 @@ void t2_vit_train_backward(t2_vit_train *tr, const float *dout) {
         size_t lc = (size_t)l * C, lcc = (size_t)l * C * C, lic = (size_t)l * I * C;
         // MLP: dres is dL/d(resid[l+1]) and flows through unchanged to h_mid.
         memset(tr->dh, 0, ni * sizeof(float));
-        linear_backward(tr->dh, g->fc2_w + lic, g->fc2_b + lc, tr->dres, fca, p->fc2_w + lic, N, C, I);
+        t2_linear_backward(tr->dh, g->fc2_w + lic, g->fc2_b + lc, tr->dres, fca, p->fc2_w + lic, N, C, I);
         act_backward(tr->dh, fch, ni, c->act);
         memset(tr->dxn, 0, nc * sizeof(float));
-        linear_backward(tr->dxn, g->fc1_w + lic, g->fc1_b + (size_t)l * I, tr->dh, xn2, p->fc1_w + lic, N, I, C);
+        t2_linear_backward(tr->dxn, g->fc1_w + lic, g->fc1_b + (size_t)l * I, tr->dh, xn2, p->fc1_w + lic, N, I, C);
         layernorm_backward(tr->dres, g->ln2_w + lc, g->ln2_b + lc, tr->dxn, hmid, p->ln2_w + lc,
                            tr->m2 + (size_t)l * N, tr->r2 + (size_t)l * N, N, C);
         // attention block: dres is now dL/dh_mid, which flows to x and into out_proj.
         memset(tr->datty, 0, nc * sizeof(float));
-        linear_backward(tr->datty, g->wo + lcc, g->bo + lc, tr->dres, atty, p->wo + lcc, N, C, C);
+        t2_linear_backward(tr->datty, g->wo + lcc, g->bo + lc, tr->dres, atty, p->wo + lcc, N, C, C);
         attention_backward(tr->dq, tr->dk, tr->dv, tr->dP, tr->datty, att, q, k, v, ad);
         memset(tr->dxn, 0, nc * sizeof(float));
-        linear_backward(tr->dxn, g->wq + lcc, g->bq + lc, tr->dq, xn1, p->wq + lcc, N, C, C);
-        linear_backward(tr->dxn, g->wk + lcc, g->bk + lc, tr->dk, xn1, p->wk + lcc, N, C, C);
-        linear_backward(tr->dxn, g->wv + lcc, g->bv + lc, tr->dv, xn1, p->wv + lcc, N, C, C);
+        t2_linear_backward(tr->dxn, g->wq + lcc, g->bq + lc, tr->dq, xn1, p->wq + lcc, N, C, C);
+        t2_linear_backward(tr->dxn, g->wk + lcc, g->bk + lc, tr->dk, xn1, p->wk + lcc, N, C, C);
+        t2_linear_backward(tr->dxn, g->wv + lcc, g->bv + lc, tr->dv, xn1, p->wv + lcc, N, C, C);
         layernorm_backward(tr->dres, g->ln1_w + lc, g->ln1_b + lc, tr->dxn, x, p->ln1_w + lc,
                            tr->m1 + (size_t)l * N, tr->r1 + (size_t)l * N, N, C);
     }
@@ -580,5 +564,5 @@ void t2_vit_train_backward(t2_vit_train *tr, const float *dout) {
             if (clip && t == 0) { for (int i = 0; i < C; i++) g->class_emb[i] += d[i]; continue; }
             memcpy(tr->dpe + ((size_t)img * NP + t - clip) * C, d, sizeof(float) * C);   // patch t - clip
         }
-    linear_backward(NULL, g->patch_w, g->patch_b, tr->dpe, tr->patches, p->patch_w, n * NP, C, K);
+    t2_linear_backward(NULL, g->patch_w, g->patch_b, tr->dpe, tr->patches, p->patch_w, n * NP, C, K);
 }
