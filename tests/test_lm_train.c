@@ -36,6 +36,37 @@ static double max_abs(const float *a, size_t n) {
     return m;
 }
 
+// The loss (1e-5 relative) and every parameter gradient (1e-4 relative to its largest magnitude)
+// against the reference file WANT; prints the worst tensor. LABEL tags the case in messages.
+static void check_loss_and_grads(t2_lm_train *tr, t2_st *want, float loss, const char *name, const char *label) {
+    const t2_st_tensor *wl = t2_st_get(want, "loss");
+    float rl = wl ? ((const float *)wl->data)[0] : NAN;
+    double lrel = fabs(loss - rl) / fabs(rl);
+    printf("%s%s: loss %.7f, torch f64 %.7f, relative error %.3g\n", name, label, loss, rl, lrel);
+    T2_CHECK(lrel <= 1e-5, "%s%s: loss relative error %.3g > 1e-5", name, label, lrel);
+    int n = t2_lm_train_tensor_count(tr);
+    double worst = 0;
+    char worst_name[128] = "";
+    for (int i = 0; i < n; i++) {
+        char tn[128], key[160];
+        float *p, *g;
+        size_t numel;
+        t2_lm_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
+        snprintf(key, sizeof key, "grad.%s", tn);
+        const t2_st_tensor *r = t2_st_get(want, key);
+        T2_CHECK(r && (size_t)r->numel == numel, "%s%s: reference gradient %s missing or wrong size", name, label, key);
+        if (!r) continue;
+        const float *rg = r->data;
+        double m = max_abs(rg, numel), d = 0;
+        for (size_t j = 0; j < numel; j++) if (fabs(g[j] - rg[j]) > d) d = fabs(g[j] - rg[j]);
+        double rel = d / (m > 0 ? m : 1);
+        T2_CHECK(rel <= 1e-4, "%s%s: gradient %s relative error %.3g (max |g| %.3g)", name, label, tn, rel, m);
+        if (rel >= worst) { worst = rel; snprintf(worst_name, sizeof worst_name, "%s", tn); }
+    }
+    printf("%s%s: %d gradients vs torch f64, worst relative error %.3g (%s)\n", name, label, n, worst, worst_name);
+}
+
+
 // Inference forward on each row: logits equal the training logits; the loss from them equals too.
 static void check_inference(t2_lm_train *tr, const t2_st *st, const t2_lm_config *cfg, float loss, const char *name) {
     t2_lm *lm = t2_lm_new(st, cfg, NULL);
@@ -141,31 +172,7 @@ static void check_embeds(const t2_test_env *e, const char *dir, const char *name
     t2_lm_train_zero_grad(tr);
     float loss = t2_lm_train_forward_embeds(tr, TOKENS, emb, IS_EMBED, TARGETS, B, T);
     t2_lm_train_backward(tr);
-    const t2_st_tensor *wl = t2_st_get(want, "loss");
-    float rl = wl ? ((const float *)wl->data)[0] : NAN;
-    double lrel = fabs(loss - rl) / fabs(rl);
-    printf("%s+embeds: loss %.7f, torch f64 %.7f, relative error %.3g\n", name, loss, rl, lrel);
-    T2_CHECK(lrel <= 1e-5, "%s+embeds: loss relative error %.3g > 1e-5", name, lrel);
-    int n = t2_lm_train_tensor_count(tr);
-    double worst = 0;
-    char worst_name[128] = "";
-    for (int i = 0; i < n; i++) {
-        char tn[128], key[160];
-        float *p, *g;
-        size_t numel;
-        t2_lm_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
-        snprintf(key, sizeof key, "grad.%s", tn);
-        const t2_st_tensor *r = t2_st_get(want, key);
-        T2_CHECK(r && (size_t)r->numel == numel, "%s+embeds: reference gradient %s missing or wrong size", name, key);
-        if (!r) continue;
-        const float *rg = r->data;
-        double m = max_abs(rg, numel), d = 0;
-        for (size_t j = 0; j < numel; j++) if (fabs(g[j] - rg[j]) > d) d = fabs(g[j] - rg[j]);
-        double rel = d / (m > 0 ? m : 1);
-        T2_CHECK(rel <= 1e-4, "%s+embeds: gradient %s relative error %.3g (max |g| %.3g)", name, tn, rel, m);
-        if (rel >= worst) { worst = rel; snprintf(worst_name, sizeof worst_name, "%s", tn); }
-    }
-    printf("%s+embeds: %d gradients vs torch f64, worst relative error %.3g (%s)\n", name, n, worst, worst_name);
+    check_loss_and_grads(tr, want, loss, name, "+embeds");
 
     // d(input rows): the embedded positions (what flows to the projector), and all positions
     const float *de = t2_lm_train_dembeds(tr);
@@ -256,31 +263,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     // loss and gradients vs torch f64
     float loss = t2_lm_train_forward(tr, TOKENS, TARGETS, B, T);
     t2_lm_train_backward(tr);
-    const t2_st_tensor *wl = t2_st_get(want, "loss");
-    float rl = wl ? ((const float *)wl->data)[0] : NAN;
-    double lrel = fabs(loss - rl) / fabs(rl);
-    printf("%s: loss %.7f, torch f64 %.7f, relative error %.3g\n", name, loss, rl, lrel);
-    T2_CHECK(lrel <= 1e-5, "%s: loss relative error %.3g > 1e-5", name, lrel);
-    int n = t2_lm_train_tensor_count(tr);
-    double worst = 0;
-    char worst_name[128] = "";
-    for (int i = 0; i < n; i++) {
-        char tn[128], key[160];
-        float *p, *g;
-        size_t numel;
-        t2_lm_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
-        snprintf(key, sizeof key, "grad.%s", tn);
-        const t2_st_tensor *r = t2_st_get(want, key);
-        T2_CHECK(r && (size_t)r->numel == numel, "%s: reference gradient %s missing or wrong size", name, key);
-        if (!r) continue;
-        const float *rg = r->data;
-        double m = max_abs(rg, numel), d = 0;
-        for (size_t j = 0; j < numel; j++) if (fabs(g[j] - rg[j]) > d) d = fabs(g[j] - rg[j]);
-        double rel = d / (m > 0 ? m : 1);
-        T2_CHECK(rel <= 1e-4, "%s: gradient %s relative error %.3g (max |g| %.3g)", name, tn, rel, m);
-        if (rel >= worst) { worst = rel; snprintf(worst_name, sizeof worst_name, "%s", tn); }
-    }
-    printf("%s: %d gradients vs torch f64, worst relative error %.3g (%s)\n", name, n, worst, worst_name);
+    check_loss_and_grads(tr, want, loss, name, "");
 
     // SVF hook: dW = dYᵀ·X (+ db = Σ dY) for every linear of every layer
     double hook_worst = 0;
