@@ -69,5 +69,9 @@ int t2_cmd_chat(int argc, char **argv);
 int t2_cmd_eval(int argc, char **argv);
 int t2_cmd_info(int argc, char **argv);
 int t2_cmd_bench(int argc, char **argv);
+int t2_cmd_serve(int argc, char **argv);
+int t2_cmd_world(int argc, char **argv);
+int t2_cmd_tokenizer(int argc, char **argv);
+int t2_cmd_train(int argc, char **argv);
 
 #endif

@@ -13,6 +13,10 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"generate", t2_cmd_generate, "generate text from a prompt with a Llama / Mistral / Qwen2 checkpoint"},
     {"info", t2_cmd_info, "describe a checkpoint directory"},
     {"bench", t2_cmd_bench, "measure prefill and decode speed (pp512 / tg128)"},
+    {"serve", t2_cmd_serve, "a local demo page and an OpenAI-compatible API"},
+    {"train", t2_cmd_train, "train a LLaVA-style model from a JSON recipe"},
+    {"tokenizer", t2_cmd_tokenizer, "train a byte-level BPE tokenizer (tokenizer.json)"},
+    {"world", t2_cmd_world, "generate the procedural visual world's images and questions"},
 };
 
 static void usage(FILE *f) {
