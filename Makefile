@@ -6,7 +6,8 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 PKGS  = build-essential cmake pkg-config libopenblas-dev liblapacke-dev libpng-dev libcjson-dev \
-        libstb-dev libpcre2-dev libutf8proc-dev python3-numpy python3-regex python3-torch python3-jinja2 python3-pil
+        libstb-dev libpcre2-dev libutf8proc-dev python3-numpy python3-regex python3-torch python3-jinja2 python3-pil \
+        libmicrohttpd-dev fonts-dejavu-core
 PY    = /usr/bin/python3
 DEMO  = $(BUILD)/demo-model
 
