@@ -192,7 +192,7 @@ static int load_done(const char *path, done_set *d) {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-static char *build_prompt(const t2_eval_item *it, const t2_eval_opts *o) {
+char *t2_eval_prompt(const t2_eval_item *it, const t2_eval_opts *o) {
     size_t cap = strlen(it->question) + 256 + (o->prompt_suffix ? strlen(o->prompt_suffix) : 0);
     for (int i = 0; i < it->n_choices; i++) cap += strlen(it->choices[i]) + 8;
     for (int i = 0; i < it->n_ocr; i++) cap += strlen(it->ocr_tokens[i]) + 2;
@@ -336,7 +336,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         int started = 0, prepared = 0, H = cfg->hidden_size;
         for (int k = 0; k < nc && rc == 0; k++) {   // the prompts (images from the batch cache)
             const t2_eval_item *it = &set->items[idx[k]];
-            char *q = build_prompt(it, o), *text = NULL, *content = t2_malloc(strlen(q) + 16);
+            char *q = t2_eval_prompt(it, o), *text = NULL, *content = t2_malloc(strlen(q) + 16);
             t2_image_rows rows = {0};
             int n_img = 0;
             memset(&ps[k], 0, sizeof ps[k]);

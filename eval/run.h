@@ -31,6 +31,10 @@ typedef struct {
     double wall_s, items_per_s;
 } t2_eval_summary;
 
+// Contract: the user-turn text asked for ITEM (malloc'd): the question, OCR tokens when o->ocr, the
+// choices as "\nA. text" lines, and o->prompt_suffix or the metric's default suffix. The trainer uses
+// it too, so a model trained by `t2 train` sees exactly the prompts `t2 eval` asks.
+char *t2_eval_prompt(const t2_eval_item *it, const t2_eval_opts *o);
 // Contract: run every item of SET (up to opts->limit) through M greedily, score it, write the reports.
 // -1 + error (the item's id) on a model failure or an unwritable out_dir.
 int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eval_summary *sum);

@@ -195,6 +195,17 @@ int t2_lm_train_tensor(t2_lm_train *tr, int i, char *name, size_t cap, float **p
     return t2_fail("lm_train: tensor index out of range");
 }
 
+int t2_lm_train_tensor_shape(const t2_lm_train *tr, int i, int64_t *dims) {
+    for (int k = 0; k < T2_LM_PARAM_KINDS; k++) {
+        if (!tr->param_sizes[k]) continue;
+        int cnt = is_per_layer(k) ? tr->cfg.n_layers : 1;
+        if (i >= cnt) { i -= cnt; continue; }
+        kind_shape(&tr->cfg, k, &dims[0], &dims[1]);
+        return dims[1] ? 2 : 1;
+    }
+    return t2_fail("lm_train: tensor index out of range");
+}
+
 static int load_tensor(const t2_st *st, const char *full, int64_t rows, int64_t cols, float *dst) {
     int64_t shape[2] = {rows, cols};
     const t2_st_tensor *t = t2_st_get_shape(st, full, cols ? 2 : 1, shape);

@@ -64,6 +64,10 @@ int t2_lm_train_tensor_count(const t2_lm_train *tr);
 int t2_lm_train_tensor(t2_lm_train *tr, int i, char *name, size_t cap, float **param, float **grad,
                        size_t *numel);
 
+// Contract: the stored shape of tensor I (as in the checkpoint) into DIMS[2]; returns ndim (1 or 2)
+// or -1 + error when I is out of range.
+int t2_lm_train_tensor_shape(const t2_lm_train *tr, int i, int64_t *dims);
+
 // Contract: forward over TOKENS(B, T) with next-token TARGETS(B, T) (-1 = ignored); returns the
 // mean cross-entropy over the non-ignored targets (0 when there are none) and keeps what the backward
 // needs. NAN + error if B/T exceed the allocation or an id is outside the vocabulary.

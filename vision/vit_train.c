@@ -237,6 +237,16 @@ int t2_vit_train_tensor(t2_vit_train *tr, int i, char *name, size_t cap, float *
     return t2_fail("vit_train: tensor index out of range");
 }
 
+int t2_vit_train_tensor_shape(const t2_vit_train *tr, int i, int64_t *dims) {
+    for (int k = 0; k < T2_VIT_PARAM_KINDS; k++) {
+        if (!tr->param_sizes[k]) continue;
+        int cnt = is_per_layer(k) ? tr->cfg.vit.n_layers : 1;
+        if (i >= cnt) { i -= cnt; continue; }
+        return kind_shape(&tr->cfg, k, dims);
+    }
+    return t2_fail("vit_train: tensor index out of range");
+}
+
 int t2_vit_train_load(t2_vit_train *tr, const t2_st *st) {
     static const char *const vpre[] = {"vision_tower.vision_model.", "model.vision_tower.vision_model."};
     static const char *const ppre[] = {"", "model."};

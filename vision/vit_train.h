@@ -76,6 +76,10 @@ int t2_vit_train_tensor_count(const t2_vit_train *tr);
 int t2_vit_train_tensor(t2_vit_train *tr, int i, char *name, size_t cap, float **param, float **grad,
                         size_t *numel);
 
+// Contract: the stored shape of tensor I (the patch conv as (C, ch, P, P)) into DIMS[4]; returns ndim
+// or -1 + error when I is out of range.
+int t2_vit_train_tensor_shape(const t2_vit_train *tr, int i, int64_t *dims);
+
 // Contract: PIXELS(n, channels, S, S) normalised → OUT(n, tokens, text_hidden): tower up to the deepest
 // selected layer, feature selection, projector; keeps what the backward needs. -1 + error if n is
 // outside [1, max_images].

@@ -29,26 +29,12 @@ import lm_ref  # noqa: E402
 import st  # noqa: E402
 
 
-def main(argv=None):
+def lm_params(d):
+    """Every language-model parameter of checkpoint D as a float64 leaf, by canonical name."""
     import torch
-    ap = argparse.ArgumentParser()
-    ap.add_argument("dir")
-    ap.add_argument("--tokens", required=True)
-    ap.add_argument("--targets", required=True)
-    ap.add_argument("--B", type=int, required=True)
-    ap.add_argument("--T", type=int, required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--embeds")
-    ap.add_argument("--is-embed")
-    a = ap.parse_args(argv)
-    B, T = a.B, a.T
-    toks = torch.tensor(lm_ref.parse_tokens(a.tokens)).view(B, T)
-    tgts = torch.tensor([int(x) for x in a.targets.split(",")]).view(B, T)
-
-    tc = lm_ref.load_config(a.dir)
-    ck = st.Checkpoint(a.dir)
+    tc = lm_ref.load_config(d)
+    ck = st.Checkpoint(d)
     pre = lm_ref.find_prefix(ck)
-    dt = torch.float64
     P = {}
     for name in ck.keys():
         if name.startswith(pre):
@@ -57,14 +43,23 @@ def main(argv=None):
             canon = "lm_head.weight"
         else:
             continue
-        P[canon] = torch.tensor(np.asarray(ck.get(name), dtype=np.float64), dtype=dt, requires_grad=True)
+        P[canon] = torch.tensor(np.asarray(ck.get(name), dtype=np.float64), dtype=torch.float64, requires_grad=True)
     tied = tc["tie_word_embeddings"] or "lm_head.weight" not in P
     if tc["tie_word_embeddings"]:
         P.pop("lm_head.weight", None)
     elif "lm_head.weight" not in P:   # untied config without the tensor: a trainable copy of embed
         P["lm_head.weight"] = P["embed_tokens.weight"].detach().clone().requires_grad_(True)
         tied = False
+    return P, tc, tied
 
+
+def lm_loss(P, tc, tied, toks, tgts, E=None, m=None):
+    """Mean next-token cross-entropy over targets >= 0 of TOKS (B, T); positions where M (B, T) is
+    set take E (B, T, C) as input rows. Returns (loss, logits (B*T, V), the input rows (retain_grad)
+    or None)."""
+    import torch
+    B, T = toks.shape
+    dt = torch.float64
     nh, kv, hd, eps = tc["num_attention_heads"], tc["num_key_value_heads"], tc["head_dim"], tc["rms_norm_eps"]
     rep = nh // kv
     inv = lm_ref.inv_freq_for(tc).to(dt)
@@ -90,11 +85,8 @@ def main(argv=None):
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
     h = P["embed_tokens.weight"][toks]  # B x T x C
     h0 = None
-    if a.embeds:
-        C = h.shape[-1]
-        E = torch.tensor(np.fromfile(a.embeds, dtype="<f4").astype(np.float64), dtype=dt).view(B, T, C)
-        m = torch.tensor([int(x) != 0 for x in a.is_embed.split(",")]).view(B, T, 1)
-        h = torch.where(m, E, h)
+    if E is not None:
+        h = torch.where(m.view(B, T, 1), E, h)
         h.retain_grad()
         h0 = h
     for l in range(tc["num_hidden_layers"]):
@@ -122,6 +114,33 @@ def main(argv=None):
         loss = torch.nn.functional.cross_entropy(logits[valid], tv[valid], reduction="mean")
     else:
         loss = logits.sum() * 0
+    return loss, logits, h0
+
+
+def main(argv=None):
+    import torch
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir")
+    ap.add_argument("--tokens", required=True)
+    ap.add_argument("--targets", required=True)
+    ap.add_argument("--B", type=int, required=True)
+    ap.add_argument("--T", type=int, required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--embeds")
+    ap.add_argument("--is-embed")
+    a = ap.parse_args(argv)
+    B, T = a.B, a.T
+    toks = torch.tensor(lm_ref.parse_tokens(a.tokens)).view(B, T)
+    tgts = torch.tensor([int(x) for x in a.targets.split(",")]).view(B, T)
+
+    P, tc, tied = lm_params(a.dir)
+    E = m = None
+    if a.embeds:
+        C = P["embed_tokens.weight"].shape[1]
+        E = torch.tensor(np.fromfile(a.embeds, dtype="<f4").astype(np.float64), dtype=torch.float64).view(B, T, C)
+        m = torch.tensor([int(x) != 0 for x in a.is_embed.split(",")]).view(B, T)
+    loss, logits, h0 = lm_loss(P, tc, tied, toks, tgts, E, m)
+    valid = tgts.reshape(-1) >= 0
     loss.backward()
     out = {"loss": ("F32", np.array([loss.item()], dtype=np.float32)),
            "logits": ("F32", logits.detach().numpy().astype(np.float32))}

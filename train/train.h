@@ -1,0 +1,46 @@
+// train.h — `t2 train`: the loop that trains a LLaVA-family (or text-only) model from a JSON recipe:
+// batches mixed from the world's families and JSONL files, AdamW (no decay on norms / biases),
+// warmup + cosine, global-norm clipping, gradient accumulation, atomic checkpoints that resume the
+// same curve after a kill, a CSV log and a PNG curve, validation with the eval harness, and the model
+// exported as an ordinary HF checkpoint. Not here: the model's maths (vlm_train.h), the data (data.h).
+#ifndef T2_TRAIN_H
+#define T2_TRAIN_H
+#include <stddef.h>
+#include "core/optim.h"
+#include "train/vlm_train.h"
+
+// The optimizer over a vlm_train's two parameter blocks: one AdamW state (m, v over both blocks, the
+// language model's first), decay ranges from the tensors' groups.
+typedef struct {
+    t2_adamw adam;
+    t2_param_range *ranges[2];
+    int nranges[2];
+} t2_train_optim;
+
+// Contract: zeroed AdamW state for VT's parameters; 0 or -1 + error.
+int t2_train_optim_init(t2_train_optim *o, t2_vlm_train *vt);
+void t2_train_optim_free(t2_train_optim *o);
+// Contract: clip the gradients of both blocks to global L2 norm CLIP (torch's clip_grad_norm_; CLIP
+// <= 0: no clipping), then one AdamW step at rate LR over both blocks. Returns the norm before clipping.
+float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_config *cfg, double lr, float clip);
+// Contract: the parameters and the optimizer state as one train-state checkpoint (core/optim.h) at
+// PATH, atomically; load checks the sizes and restores all of it. RNG may be NULL.
+int t2_train_optim_save(const t2_train_optim *o, t2_vlm_train *vt, const char *path, const t2_rng *rng,
+                        const char *settings_json);
+int t2_train_optim_load(t2_train_optim *o, t2_vlm_train *vt, const char *path, t2_rng *rng, char **settings_json);
+
+// The run: what `t2 train --config FILE` does.
+typedef struct {
+    const char *config_path;   // the JSON recipe
+    const char *out_dir;       // overrides the recipe's "out" when set
+    int resume;                // continue from out/checkpoint.safetensors
+    int threads;               // overrides the recipe's "threads" when > 0
+    long max_steps;            // stop after this many steps of this invocation (0 = the recipe's total); for tests
+    int quiet;                 // no progress lines
+} t2_train_opts;
+
+// Contract: run the recipe (see docs/training.md for its fields); 0 on completion, -1 + error naming
+// the field / file / step at fault.
+int t2_train_run(const t2_train_opts *o);
+
+#endif
