@@ -1,0 +1,235 @@
+// test_world.c — world/: determinism (an item is a pure function of family/split/index/opts, and
+// neighbours differ), validity of 200 items of every family (answers' formats, MC letters, dispatch
+// labels, images not blank), the textvqa vocabulary (≥100 words, numbers up to 99), the splits being
+// disjoint, `t2 world gen` output loading through eval's JSONL reader, bad flags failing, and
+// bit-identical regeneration of checked-in test-set checksums (world/benchmarks/).
+#include "testutil.h"
+#include "core/error.h"
+#include "eval/bench.h"
+#include "world/world.h"
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S 96
+static uint8_t rgb_a[S * S * 3], rgb_b[S * S * 3];
+
+static int lower_word(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-')) return 0;
+    return 1;
+}
+
+static void test_api(void) {
+    for (int f = 0; f < T2_WORLD_COUNT; f++)
+        T2_CHECK(t2_world_family_parse(t2_world_family_name(f)) == f, "family %d name round trip", f);
+    T2_CHECK(t2_world_family_parse("nope") == -1, "unknown family");
+    T2_CHECK(t2_world_split_parse("test") == T2_WORLD_SPLIT_TEST && t2_world_split_parse("x") == -1, "splits");
+    T2_CHECK(t2_world_family_held_out(T2_WORLD_KNOW) && !t2_world_family_held_out(T2_WORLD_DISPATCH), "held out");
+    T2_CHECK(!strcmp(t2_world_family_metric(T2_WORLD_REASONING), "mc") &&
+             !strcmp(t2_world_family_metric(T2_WORLD_TEXTVQA), "vqa") &&
+             !strcmp(t2_world_family_metric(T2_WORLD_MATH), "exact") &&
+             !strcmp(t2_world_family_metric(T2_WORLD_DISPATCH), "exact"), "metrics");
+    t2_world_opts o = t2_world_defaults();
+    T2_CHECK(o.image_size == 96 && o.difficulty == 1.0f, "defaults");
+    t2_world_item it;
+    o.image_size = 8;
+    T2_CHECK(t2_world_make(0, 0, 0, &o, &it, rgb_a) == -1 && strstr(t2_last_error(), "image_size"), "bad size refused");
+    T2_CHECK(t2_world_make(99, 0, 0, NULL, &it, rgb_a) == -1, "bad family refused");
+    T2_CHECK(t2_world_make(T2_WORLD_TEXTVQA, 0, 0, NULL, &it, NULL) == -1, "image family without a buffer refused");
+}
+
+static void test_determinism(void) {
+    for (int f = 0; f < T2_WORLD_COUNT; f++)
+        for (uint64_t i = 0; i < 5; i++) {
+            t2_world_item a, b, c;
+            memset(rgb_a, 1, sizeof rgb_a), memset(rgb_b, 2, sizeof rgb_b);
+            int ra = t2_world_make(f, T2_WORLD_SPLIT_TRAIN, i * 1000003u, NULL, &a, rgb_a);
+            int rb = t2_world_make(f, T2_WORLD_SPLIT_TRAIN, i * 1000003u, NULL, &b, rgb_b);
+            T2_CHECK(ra == 0 && rb == 0, "%s: make: %s", t2_world_family_name(f), t2_last_error());
+            T2_CHECK(!memcmp(&a, &b, sizeof a) && (!a.has_image || !memcmp(rgb_a, rgb_b, sizeof rgb_a)),
+                     "%s: item %llu is not deterministic", a.id, (unsigned long long)i);
+            t2_world_make(f, T2_WORLD_SPLIT_TRAIN, i * 1000003u + 1, NULL, &c, rgb_b);
+            int differ = strcmp(a.question, c.question) || strcmp(a.answer, c.answer) ||
+                         (a.has_image && c.has_image && memcmp(rgb_a, rgb_b, sizeof rgb_a));
+            T2_CHECK(differ, "%s and %s are identical", a.id, c.id);
+        }
+    // image families: a test image equals no train image among the first items
+    t2_world_item a, b;
+    t2_world_make(T2_WORLD_TEXTVQA, T2_WORLD_SPLIT_TEST, 0, NULL, &a, rgb_a);
+    int same = 0;
+    for (int i = 0; i < 50; i++) {
+        t2_world_make(T2_WORLD_TEXTVQA, T2_WORLD_SPLIT_TRAIN, (uint64_t)i, NULL, &b, rgb_b);
+        same += !memcmp(rgb_a, rgb_b, sizeof rgb_a);
+    }
+    T2_CHECK(same == 0, "test item 0 equals a train image");
+}
+
+static void test_validity(void) {
+    static const char *labels[] = {"\\boxed{textvqa}", "\\boxed{math}", "\\boxed{code}", "\\boxed{reasoning}", "\\boxed{other}"};
+    for (int d = 0; d <= 1; d++)
+        for (int f = 0; f < T2_WORLD_COUNT; f++) {
+            t2_world_opts o = t2_world_defaults();
+            o.difficulty = (float)d;
+            int bad = 0, seen_label[5] = {0}, images = 0;
+            for (int i = 0; i < 200 && bad < 3; i++) {
+                t2_world_item it;
+                if (t2_world_make(f, T2_WORLD_SPLIT_VALID, (uint64_t)i, &o, &it, rgb_a)) {
+                    T2_CHECK(0, "%s-valid-%d (difficulty %d): %s", t2_world_family_name(f), i, d, t2_last_error());
+                    bad++;
+                    continue;
+                }
+                int ok = it.question[0] && it.answer[0] && !strchr(it.answer, '\n');
+                if (f == T2_WORLD_REASONING) {
+                    ok &= it.n_choices == 4 && it.answer[0] >= 'A' && it.answer[0] <= 'D' && !it.answer[1] &&
+                          strstr(it.question, "\nA. ") && strstr(it.question, "\nD. ");
+                    for (int k = 0; k < it.n_choices; k++) ok &= it.choices[k][0] != 0;
+                } else if (f == T2_WORLD_DISPATCH) {
+                    int l = -1;
+                    for (int k = 0; k < 5; k++)
+                        if (!strcmp(it.answer, labels[k])) l = k;
+                    ok &= l >= 0 && strstr(it.question, "\\boxed{category}") != NULL;
+                    if (l >= 0) seen_label[l]++;
+                } else {
+                    ok &= lower_word(it.answer) && it.n_choices == 0;
+                }
+                ok &= it.has_image == t2_world_family_has_images(f) || f == T2_WORLD_DISPATCH;
+                if (it.has_image) {   // not blank: at least 2 distinct grey levels
+                    int lv[256] = {0}, n = 0;
+                    for (int p = 0; p < S * S; p++) {
+                        int gy = (rgb_a[3 * p] + rgb_a[3 * p + 1] + rgb_a[3 * p + 2]) / 3;
+                        n += !lv[gy]++;
+                    }
+                    ok &= n >= 2;
+                    images++;
+                }
+                if (!ok) {
+                    T2_CHECK(0, "%s (difficulty %d) invalid: q=\"%s\" a=\"%s\" choices=%d image=%d", it.id, d, it.question,
+                             it.answer, it.n_choices, it.has_image);
+                    bad++;
+                }
+            }
+            if (f == T2_WORLD_DISPATCH) {
+                for (int k = 0; k < 5; k++) T2_CHECK(seen_label[k] >= 20, "dispatch label %s seen %d/200", labels[k], seen_label[k]);
+                T2_CHECK(images > 20 && images < 150, "dispatch items with an image: %d/200", images);
+            }
+        }
+}
+
+static void test_vocabulary(void) {
+    static char words[4096][128];
+    int nw = 0, numbers[100] = {0}, nn = 0, maxnum = -1;
+    for (int i = 0; i < 3000; i++) {
+        t2_world_item it;
+        if (t2_world_make(T2_WORLD_TEXTVQA, T2_WORLD_SPLIT_TRAIN, (uint64_t)i, NULL, &it, rgb_a)) break;
+        const char *a = it.answer;
+        if (isdigit((unsigned char)a[0])) {
+            int v = atoi(a);
+            T2_CHECK(v >= 0 && v <= 99, "%s: number %d outside 0..99", it.id, v);
+            if (v >= 0 && v <= 99) nn += !numbers[v]++;
+            if (v > maxnum) maxnum = v;
+        } else if (!strstr(it.question, "plate")) {
+            int k = 0;
+            while (k < nw && strcmp(words[k], a)) k++;
+            if (k == nw && nw < 4096) snprintf(words[nw++], sizeof words[0], "%s", a);
+            size_t l = strlen(a);
+            T2_CHECK(l >= 3 && l <= 7, "%s: word \"%s\" not 3..7 letters", it.id, a);
+        }
+    }
+    printf("textvqa over 3000 items: %d distinct words, %d distinct numbers, max %d\n", nw, nn, maxnum);
+    T2_CHECK(nw >= 100, "only %d distinct textvqa words", nw);
+    T2_CHECK(nn >= 95 && maxnum == 99, "numbers: %d distinct, max %d", nn, maxnum);
+}
+
+// Thread safety: four threads make the same 40 image items; every copy matches the serial one.
+typedef struct { int t; uint8_t *rgb; int ok; } thr;
+static void *thr_run(void *p) {
+    thr *a = p;
+    uint8_t buf[S * S * 3];
+    a->ok = 1;
+    for (int i = 0; i < 40; i++) {
+        t2_world_item it;
+        int f = i % 2 ? T2_WORLD_KNOW : T2_WORLD_TEXTVQA;
+        a->ok &= t2_world_make(f, T2_WORLD_SPLIT_TEST, (uint64_t)i, NULL, &it, buf) == 0 &&
+                 !memcmp(buf, a->rgb + (size_t)i * S * S * 3, sizeof buf);
+    }
+    return NULL;
+}
+static void test_threads(void) {
+    uint8_t *ref = malloc((size_t)40 * S * S * 3);
+    for (int i = 0; i < 40; i++) {
+        t2_world_item it;
+        t2_world_make(i % 2 ? T2_WORLD_KNOW : T2_WORLD_TEXTVQA, T2_WORLD_SPLIT_TEST, (uint64_t)i, NULL, &it, ref + (size_t)i * S * S * 3);
+    }
+    pthread_t th[4];
+    thr a[4];
+    for (int t = 0; t < 4; t++) a[t] = (thr){t, ref, 0}, pthread_create(&th[t], NULL, thr_run, &a[t]);
+    for (int t = 0; t < 4; t++) pthread_join(th[t], NULL), T2_CHECK(a[t].ok, "thread %d made different items", t);
+    free(ref);
+}
+
+static void test_cli(const t2_test_env *e) {
+    char *out = NULL;
+    int rc = t2_test_sh(&out, "'%s' world gen --family textvqa,reasoning,math,dispatch --split valid --n 20 --out '%s/gen' 2>&1",
+                        e->t2, e->work);
+    T2_CHECK(rc == 0, "t2 world gen failed (%d): %s", rc, out);
+    free(out);
+    static const char *fams[] = {"textvqa", "reasoning", "math", "dispatch"};
+    for (int i = 0; i < 4; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/gen/%s-valid.jsonl", e->work, fams[i]);
+        t2_eval_set set;
+        if (t2_eval_load(T2_BENCH_JSONL, path, NULL, NULL, 0, &set)) {
+            T2_CHECK(0, "eval cannot load %s: %s", path, t2_last_error());
+            continue;
+        }
+        T2_CHECK(set.n == 20, "%s: %d items", path, set.n);
+        if (i == 0) T2_CHECK(set.items[0].image && set.items[0].metric == T2_METRIC_VQA, "textvqa items have images, vqa metric");
+        if (i == 1) T2_CHECK(set.items[0].n_choices == 4 && set.items[0].metric == T2_METRIC_MC, "reasoning is MC with 4 choices");
+        if (i == 2) T2_CHECK(set.items[0].metric == T2_METRIC_EXACT && !set.items[0].image, "math: exact, no image");
+        // the JSONL holds what t2_world_make makes
+        t2_world_item it;
+        t2_world_make(t2_world_family_parse(fams[i]), T2_WORLD_SPLIT_VALID, 3, NULL, &it, rgb_a);
+        T2_CHECK(!strcmp(set.items[3].id, it.id) && !strcmp(set.items[3].answers[0], it.answer), "%s: item 3 matches", path);
+        t2_eval_set_free(&set);
+    }
+    rc = t2_test_sh(&out, "'%s' world gen --family nope --split test --n 1 --out '%s/x' 2>&1", e->t2, e->work);
+    T2_CHECK(rc != 0 && strstr(out, "unknown family"), "bad family flag: rc %d, %s", rc, out);
+    free(out);
+    rc = t2_test_sh(&out, "'%s' world gen --family math --split test --n -3 --out '%s/x' 2>&1", e->t2, e->work);
+    T2_CHECK(rc != 0 && strstr(out, "--n"), "bad --n: rc %d, %s", rc, out);
+    free(out);
+    rc = t2_test_sh(&out, "'%s' world show --family know --split test --index 7 2>&1", e->t2);
+    T2_CHECK(rc == 0 && strstr(out, "\"id\":\"know-test-7\""), "world show: %s", out);
+    free(out);
+}
+
+// Regenerate two families' full test sets and compare with the checked-in checksums.
+static void test_checksums(const t2_test_env *e) {
+    static const char *fams[] = {"textvqa", "reasoning"};
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL, *want = NULL;
+        int rc = t2_test_sh(&out, "'%s' world gen --family %s --split test --n 500 --out '%s/bench' --quiet 2>&1 && "
+                                  "sh '%s/world/benchmarks/checksum.sh' '%s/bench' %s test",
+                            e->t2, fams[i], e->work, e->src, e->work, fams[i]);
+        int rw = t2_test_sh(&want, "cat '%s/world/benchmarks/%s-test.sha256'", e->src, fams[i]);
+        T2_CHECK(rc == 0 && rw == 0 && strlen(out) >= 64 && !strncmp(out, want, 64),
+                 "%s test set does not regenerate bit-identically: got %s want %s", fams[i], out, want);
+        free(out);
+        free(want);
+    }
+}
+
+int main(int argc, char **argv) {
+    t2_test_env e = t2_test_init(argc, argv);
+    test_api();
+    test_determinism();
+    test_validity();
+    test_vocabulary();
+    test_threads();
+    test_cli(&e);
+    test_checksums(&e);
+    return t2_test_done();
+}
