@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -83,6 +84,76 @@ int t2_chart_bars(const char *path, const char *title, const char *const *groups
             fill(&c, left, y, left + 12, y + 12, pal[s % 8]);
             text(&c, left + 18, y + 2, series[s], 1, black);
         }
+    int rc = t2_image_write_png(path, &c.im);
+    free(c.im.rgb);
+    return rc;
+}
+
+static void dot(canvas *c, int x, int y, int r, const unsigned char rgb[3]) { fill(c, x - r, y - r, x + r + 1, y + r + 1, rgb); }
+
+// A line from (x0, y0) to (x1, y1), 2 px wide (DDA).
+static void line(canvas *c, int x0, int y0, int x1, int y1, const unsigned char rgb[3]) {
+    int dx = x1 - x0, dy = y1 - y0, n = abs(dx) > abs(dy) ? abs(dx) : abs(dy);
+    if (n == 0) { dot(c, x0, y0, 1, rgb); return; }
+    for (int i = 0; i <= n; i++) dot(c, x0 + dx * i / n, y0 + dy * i / n, 1, rgb);
+}
+
+int t2_chart_lines(const char *path, const char *title, const char *xlabel, const char *const *series,
+                   int n_series, const double *const *xs, const double *const *ys, const int *n, int log_y) {
+    static const unsigned char black[3] = {0, 0, 0}, grid[3] = {225, 225, 225}, white[3] = {255, 255, 255};
+    static const unsigned char pal[6][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                            {148, 103, 189}, {140, 86, 75}};
+    double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+    for (int s = 0; s < n_series; s++)
+        for (int i = 0; i < n[s]; i++) {
+            double y = ys[s][i];
+            if (!(y == y) || (log_y && y <= 0)) continue;
+            if (log_y) y = log10(y);
+            x0 = fmin(x0, xs[s][i]), x1 = fmax(x1, xs[s][i]), y0 = fmin(y0, y), y1 = fmax(y1, y);
+        }
+    if (x0 > x1) return t2_fail("%s: no points to plot", path);
+    if (x1 == x0) x1 = x0 + 1;
+    if (y1 - y0 < 1e-9) y0 -= 0.5, y1 += 0.5;
+    double pad = (y1 - y0) * 0.05;
+    y0 -= pad, y1 += pad;
+    int w = 900, h = 500, left = 80, top = 50, plot_w = w - left - 30, plot_h = h - top - 70;
+    canvas c = {{w, h, t2_malloc((size_t)w * h * 3)}};
+    fill(&c, 0, 0, w, h, white);
+    text(&c, left, 14, title, 2, black);
+    for (int k = 0; k <= 4; k++) {   // horizontal grid with labels
+        int y = top + plot_h - k * plot_h / 4;
+        double v = y0 + (y1 - y0) * k / 4;
+        char lab[32];
+        snprintf(lab, sizeof lab, "%.3g", log_y ? pow(10, v) : v);
+        fill(&c, left, y, left + plot_w, y + 1, grid);
+        text(&c, 8, y - 4, lab, 1, black);
+    }
+    for (int k = 0; k <= 4; k++) {
+        int x = left + k * plot_w / 4;
+        char lab[32];
+        snprintf(lab, sizeof lab, "%.0f", x0 + (x1 - x0) * k / 4);
+        text(&c, x - 10, top + plot_h + 8, lab, 1, black);
+    }
+    text(&c, left + plot_w / 2 - 20, top + plot_h + 24, xlabel, 1, black);
+    fill(&c, left, top, left + 1, top + plot_h + 1, black);
+    fill(&c, left, top + plot_h, left + plot_w, top + plot_h + 1, black);
+    for (int s = 0; s < n_series; s++) {
+        int px = -1, py = -1;
+        for (int i = 0; i < n[s]; i++) {
+            double y = ys[s][i];
+            if (!(y == y) || (log_y && y <= 0)) { px = -1; continue; }
+            if (log_y) y = log10(y);
+            int X = left + (int)((xs[s][i] - x0) / (x1 - x0) * plot_w), Y = top + plot_h - (int)((y - y0) / (y1 - y0) * plot_h);
+            if (px >= 0) line(&c, px, py, X, Y, pal[s % 6]);
+            else dot(&c, X, Y, 1, pal[s % 6]);
+            px = X, py = Y;
+        }
+        if (series && n_series > 1) {
+            int ly = top + plot_h + 44, lx = left + s * 130;
+            fill(&c, lx, ly, lx + 12, ly + 12, pal[s % 6]);
+            text(&c, lx + 16, ly + 2, series[s], 1, black);
+        }
+    }
     int rc = t2_image_write_png(path, &c.im);
     free(c.im.rgb);
     return rc;

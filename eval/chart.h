@@ -9,4 +9,9 @@
 int t2_chart_bars(const char *path, const char *title, const char *const *groups, int n_groups,
                   const char *const *series, int n_series, const double *values);
 
+// Contract: line chart of N_SERIES series (XS[s], YS[s], N[s] points; NaN breaks a line), y on a log
+// scale when LOG_Y (non-positive values skipped), labelled axes and a legend. Writes PATH; -1 + error.
+int t2_chart_lines(const char *path, const char *title, const char *xlabel, const char *const *series,
+                   int n_series, const double *const *xs, const double *const *ys, const int *n, int log_y);
+
 #endif

@@ -231,7 +231,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
 
     // 4. export → the inference path reads it and computes the same image rows and logits
     {
-        char path[1200], cmd[4096];
+        char path[1200], cmd[8192];
         snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/config.json' '%s/preprocessor_config.json' '%s/'", exp, dir, dir, exp);
         T2_CHECK(system(cmd) == 0, "cannot prepare %s", exp);
         snprintf(path, sizeof path, "%s/model.safetensors", exp);

@@ -1,0 +1,522 @@
+// train.c — `t2 train --config RECIPE.json` (train.h; the recipe's fields are in docs/training.md):
+// micro-batches of mixed image / text samples (data.h) through the whole model (vlm_train.h),
+// gradient accumulation, AdamW with warmup + cosine and clipping (optim.c), a CSV log and a PNG curve,
+// checkpoints every N steps and on SIGINT / SIGTERM (atomic; --resume continues the same curve), the
+// model exported as an HF LLaVA checkpoint, and validation of that export with the eval harness.
+#include "train/train.h"
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "core/error.h"
+#include "core/kernels.h"
+#include "core/util.h"
+#include "eval/bench.h"
+#include "eval/chart.h"
+#include "eval/run.h"
+#include "fusion/vlm.h"
+#include "language/chat.h"
+#include "language/tokenizer.h"
+#include "train/data.h"
+#include "world/world.h"
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { (void)sig; g_stop = 1; }
+
+typedef struct {
+    long steps, warmup;
+    int batch, accum;
+    double lr, lr_min, clip;
+    t2_adamw_config adam;
+} optim_cfg;
+
+typedef struct {
+    // paths
+    char base[2048], out[2048], ckpt[2300], model_dir[2300], log_csv[2300], curve[2300], valid_csv[2300];
+    cJSON *recipe, *model_cfg, *pre_cfg;
+    const char *tok_dir, *init;
+    t2_dtype export_dtype;
+    uint64_t seed;
+    int threads, max_len, ckpt_every, log_every, valid_every, valid_n, quiet;
+    double diff_start, diff_end;
+    long diff_ramp;
+    optim_cfg oc;
+    char **valid_fams;
+    int n_valid;
+    // state
+    t2_tokenizer *tok;
+    t2_preproc pre;
+    int has_pre;
+    t2_vlm_train *vt;
+    t2_train_data *data;
+    t2_train_optim opt;
+    t2_rng rng;
+    // the curve so far
+    double *cx, *cy;
+    int cn, ccap;
+} run;
+
+// ---------------------------------------------------------------------------------------------
+// The recipe
+
+static const char *path_in(const run *r, const char *p, char *buf, size_t cap) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+    if (!p) return NULL;
+    if (p[0] == '/') snprintf(buf, cap, "%s", p);
+    else snprintf(buf, cap, "%s/%s", r->base, p);
+    return buf;
+#pragma GCC diagnostic pop
+}
+
+static int parse_recipe(run *r, const t2_train_opts *o) {
+    if (!(r->recipe = t2_json_load(o->config_path))) return -1;
+    const char *slash = strrchr(o->config_path, '/');
+    if (slash) snprintf(r->base, sizeof r->base, "%.*s", (int)(slash - o->config_path), o->config_path);
+    else snprintf(r->base, sizeof r->base, ".");
+    const cJSON *R = r->recipe, *M = cJSON_GetObjectItem(R, "model"), *D = cJSON_GetObjectItem(R, "data"),
+                *O = cJSON_GetObjectItem(R, "optim"), *C = cJSON_GetObjectItem(R, "checkpoint"),
+                *V = cJSON_GetObjectItem(R, "valid");
+    const char *cfgname = o->config_path;
+    if (!cJSON_IsObject(M)) return t2_fail("%s: \"model\" (an object) is missing", cfgname);
+    if (!cJSON_IsObject(D)) return t2_fail("%s: \"data\" (an object) is missing", cfgname);
+    if (!cJSON_IsObject(O)) return t2_fail("%s: \"optim\" (an object) is missing", cfgname);
+    const char *out = o->out_dir ? o->out_dir : t2_json_str(R, "out", NULL);
+    if (!out) return t2_fail("%s: \"out\" (the run directory) is missing and --out not given", cfgname);
+    snprintf(r->out, sizeof r->out, "%s", out);
+    snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->out);
+    snprintf(r->model_dir, sizeof r->model_dir, "%s/model", r->out);
+    snprintf(r->log_csv, sizeof r->log_csv, "%s/log.csv", r->out);
+    snprintf(r->curve, sizeof r->curve, "%s/loss.png", r->out);
+    snprintf(r->valid_csv, sizeof r->valid_csv, "%s/valid.csv", r->out);
+    r->seed = (uint64_t)t2_json_num(R, "seed", 1);
+    r->threads = o->threads > 0 ? o->threads : (int)t2_json_num(R, "threads", 0);
+    r->quiet = o->quiet;
+
+    // model
+    char buf[2048];
+    r->init = t2_json_str(M, "init", "random");
+    int from_dir = strcmp(r->init, "random") != 0;
+    static char initbuf[2048];
+    if (from_dir) r->init = path_in(r, r->init, initbuf, sizeof initbuf);
+    const cJSON *cfg = cJSON_GetObjectItem(M, "config");
+    const char *cfgfile = t2_json_str(M, "config_file", NULL);
+    if (cJSON_IsObject(cfg)) r->model_cfg = cJSON_Duplicate(cfg, 1);
+    else if (cfgfile) r->model_cfg = t2_json_load(path_in(r, cfgfile, buf, sizeof buf));
+    else if (from_dir) r->model_cfg = t2_json_load((snprintf(buf, sizeof buf, "%s/config.json", r->init), buf));
+    else return t2_fail("%s: model.config (a config.json object) or model.config_file is missing", cfgname);
+    if (!r->model_cfg) return -1;
+    static char tokbuf[2048];
+    r->tok_dir = path_in(r, t2_json_str(M, "tokenizer", from_dir ? r->init : NULL), tokbuf, sizeof tokbuf);
+    if (!r->tok_dir) return t2_fail("%s: model.tokenizer (a directory with tokenizer.json) is missing", cfgname);
+    const cJSON *pp = cJSON_GetObjectItem(M, "preprocessor");
+    if (cJSON_IsObject(pp)) r->pre_cfg = cJSON_Duplicate(pp, 1);
+    else if (from_dir) {
+        snprintf(buf, sizeof buf, "%s/preprocessor_config.json", r->init);
+        struct stat sb;
+        if (stat(buf, &sb) == 0 && !(r->pre_cfg = t2_json_load(buf))) return -1;
+    }
+    const char *dt = t2_json_str(M, "export_dtype", "F16");
+    if (!strcmp(dt, "F32")) r->export_dtype = T2_DTYPE_F32;
+    else if (!strcmp(dt, "F16")) r->export_dtype = T2_DTYPE_F16;
+    else if (!strcmp(dt, "BF16")) r->export_dtype = T2_DTYPE_BF16;
+    else return t2_fail("%s: model.export_dtype '%s': F32, F16 or BF16", cfgname, dt);
+
+    // data
+    r->max_len = (int)t2_json_num(D, "max_len", 128);
+    if (r->max_len < 4 || r->max_len > 8192) return t2_fail("%s: data.max_len %d out of [4, 8192]", cfgname, r->max_len);
+    const cJSON *df = cJSON_GetObjectItem(D, "difficulty");
+    r->diff_start = t2_json_num(df, "start", 1.0), r->diff_end = t2_json_num(df, "end", 1.0);
+    r->diff_ramp = (long)t2_json_num(df, "ramp_steps", 0);
+
+    // optim
+    optim_cfg *c = &r->oc;
+    c->steps = (long)t2_json_num(O, "steps", 0);
+    c->batch = (int)t2_json_num(O, "batch", 8);
+    c->accum = (int)t2_json_num(O, "accum", 1);
+    c->lr = t2_json_num(O, "lr", 1e-3);
+    c->lr_min = t2_json_num(O, "lr_min", c->lr * 0.1);
+    c->warmup = (long)t2_json_num(O, "warmup", 0);
+    c->clip = t2_json_num(O, "clip", 1.0);
+    c->adam = t2_adamw_defaults();
+    c->adam.weight_decay = t2_json_num(O, "weight_decay", 0.01);
+    c->adam.beta1 = t2_json_num(O, "beta1", 0.9);
+    c->adam.beta2 = t2_json_num(O, "beta2", 0.999);
+    c->adam.eps = t2_json_num(O, "eps", 1e-8);
+    if (c->steps < 1) return t2_fail("%s: optim.steps must be >= 1", cfgname);
+    if (c->batch < 1 || c->batch > 4096) return t2_fail("%s: optim.batch %d out of [1, 4096]", cfgname, c->batch);
+    if (c->accum < 1 || c->accum > 4096) return t2_fail("%s: optim.accum %d out of [1, 4096]", cfgname, c->accum);
+    if (!(c->lr > 0) || c->lr_min < 0) return t2_fail("%s: optim.lr must be > 0 and lr_min >= 0", cfgname);
+    if (c->warmup < 0 || c->warmup >= c->steps) return t2_fail("%s: optim.warmup must be in [0, steps)", cfgname);
+
+    r->ckpt_every = (int)t2_json_num(C, "every", 200);
+    r->log_every = (int)t2_json_num(R, "log_every", 10);
+    if (r->ckpt_every < 1 || r->log_every < 1) return t2_fail("%s: checkpoint.every and log_every must be >= 1", cfgname);
+    r->valid_every = (int)t2_json_num(V, "every", 0);
+    r->valid_n = (int)t2_json_num(V, "n", 100);
+    const cJSON *vf = cJSON_GetObjectItem(V, "families"), *f;
+    if (vf && !cJSON_IsArray(vf)) return t2_fail("%s: valid.families must be an array of world family names", cfgname);
+    r->valid_fams = t2_calloc((size_t)cJSON_GetArraySize(vf) + 1, sizeof(char *));
+    cJSON_ArrayForEach(f, vf) {
+        if (!cJSON_IsString(f) || t2_world_family_parse(f->valuestring) < 0)
+            return t2_fail("%s: valid.families: unknown world family %s", cfgname, cJSON_IsString(f) ? f->valuestring : "(not a string)");
+        r->valid_fams[r->n_valid++] = f->valuestring;
+    }
+    return 0;
+}
+
+// The settings a resumed run must share with its checkpoint: everything that shapes the curve
+// (model, data, seed, optimiser) except optim.steps, which may be raised to train longer.
+static char *settings_text(const run *r) {
+    cJSON *s = cJSON_CreateObject();
+    const char *keys[] = {"model", "data", "optim"};
+    for (int i = 0; i < 3; i++) {
+        cJSON *v = cJSON_Duplicate(cJSON_GetObjectItem(r->recipe, keys[i]), 1);
+        if (i == 2) cJSON_DeleteItemFromObject(v, "steps");
+        cJSON_AddItemToObject(s, keys[i], v);
+    }
+    cJSON_AddNumberToObject(s, "seed", (double)r->seed);
+    char *t = cJSON_PrintUnformatted(s);
+    cJSON_Delete(s);
+    return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files: export, log, curve
+
+static int copy_file(const char *from, const char *to) {
+    size_t n;
+    char *b = t2_read_file(from, &n);
+    if (!b) return -1;
+    int rc = t2_write_file_atomic(to, b, n);
+    free(b);
+    return rc;
+}
+
+static int write_json(const char *path, const cJSON *j) {
+    char *t = cJSON_Print(j);
+    size_t n = strlen(t);
+    char *b = t2_malloc(n + 2);
+    memcpy(b, t, n), b[n] = '\n';
+    int rc = t2_write_file_atomic(path, b, n + 1);
+    free(b), free(t);
+    return rc;
+}
+
+static int export_model(run *r) {
+    char p[2600], q[2600];
+    if (t2_mkdirs(r->model_dir)) return -1;
+    snprintf(p, sizeof p, "%s/model.safetensors", r->model_dir);
+    if (t2_vlm_train_export(r->vt, p, r->export_dtype)) return -1;
+    cJSON *cfg = cJSON_Duplicate(r->model_cfg, 1);
+    const char *tdn = r->export_dtype == T2_DTYPE_F32 ? "float32" : r->export_dtype == T2_DTYPE_F16 ? "float16" : "bfloat16";
+    cJSON_DeleteItemFromObject(cfg, "torch_dtype");
+    cJSON_AddStringToObject(cfg, "torch_dtype", tdn);
+    snprintf(p, sizeof p, "%s/config.json", r->model_dir);
+    int rc = write_json(p, cfg);
+    cJSON_Delete(cfg);
+    if (rc == 0 && r->pre_cfg) {
+        snprintf(p, sizeof p, "%s/preprocessor_config.json", r->model_dir);
+        rc = write_json(p, r->pre_cfg);
+    }
+    const char *files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"};
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        snprintf(p, sizeof p, "%s/%s", r->tok_dir, files[i]);
+        snprintf(q, sizeof q, "%s/%s", r->model_dir, files[i]);
+        struct stat sb;
+        if (stat(p, &sb) == 0) rc = copy_file(p, q);
+        else if (i < 2 && i == 0) rc = t2_fail("%s: missing", p);
+    }
+    return rc;
+}
+
+static void curve_add(run *r, double x, double y) {
+    if (r->cn == r->ccap) {
+        r->ccap = r->ccap ? 2 * r->ccap : 1024;
+        r->cx = realloc(r->cx, sizeof(double) * r->ccap);
+        r->cy = realloc(r->cy, sizeof(double) * r->ccap);
+        T2_ASSERT(r->cx && r->cy);
+    }
+    r->cx[r->cn] = x, r->cy[r->cn++] = y;
+}
+
+static int write_curve(run *r) {
+    if (r->cn == 0) return 0;
+    // the per-step loss and its moving average over 50 steps
+    double *ma = t2_malloc(sizeof(double) * r->cn), acc = 0;
+    for (int i = 0; i < r->cn; i++) {
+        acc += r->cy[i];
+        if (i >= 50) acc -= r->cy[i - 50];
+        ma[i] = acc / (i + 1 < 50 ? i + 1 : 50);
+    }
+    const char *names[2] = {"loss", "mean of 50"};
+    const double *xs[2] = {r->cx, r->cx}, *ys[2] = {r->cy, ma};
+    int n[2] = {r->cn, r->cn};
+    int rc = t2_chart_lines(r->curve, "training loss (cross-entropy over answer tokens)", "step", names, 2, xs, ys, n, 1);
+    free(ma);
+    return rc;
+}
+
+// Keep the log's rows up to STEP (a resumed run rewrites what came after its checkpoint) and reload the curve.
+static int trim_log(run *r, long step) {
+    size_t n;
+    char *b = t2_read_file(r->log_csv, &n);
+    if (!b) return 0;   // no log yet
+    size_t keep = 0;
+    char *line = b;
+    while (line < b + n) {
+        char *nl = memchr(line, '\n', (size_t)(b + n - line));
+        if (!nl) break;
+        long s;
+        double loss;
+        if (sscanf(line, "%ld,%lf", &s, &loss) == 2) {
+            if (s > step) break;
+            curve_add(r, (double)s, loss);
+        }
+        keep = (size_t)(nl + 1 - b);
+        line = nl + 1;
+    }
+    int rc = t2_write_file_atomic(r->log_csv, b, keep);
+    free(b);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: the exported model through the eval harness on each family's validation split
+
+static int validate(run *r, long step) {
+    if (r->n_valid == 0) return 0;
+    char dir[2600], file[2700], od[2700];
+    snprintf(dir, sizeof dir, "%s/valid-data", r->out);
+    t2_world_opts wo = t2_world_defaults();
+    if (t2_vlm_train_image_size(r->vt) > 0) wo.image_size = t2_vlm_train_image_size(r->vt);
+    for (int i = 0; i < r->n_valid; i++) {
+        snprintf(file, sizeof file, "%s/%s-valid.jsonl", dir, r->valid_fams[i]);
+        struct stat sb;
+        if (stat(file, &sb) != 0 && t2_world_write(dir, t2_world_family_parse(r->valid_fams[i]), T2_WORLD_SPLIT_VALID, r->valid_n, &wo))
+            return -1;
+    }
+    t2_vlm *m = t2_vlm_load(r->model_dir, r->threads, 1);
+    if (!m) return -1;
+    FILE *f = fopen(r->valid_csv, "a");
+    if (!f) { t2_vlm_free(m); return t2_fail("%s: %s", r->valid_csv, strerror(errno)); }
+    int rc = 0;
+    if (!r->quiet) fprintf(stderr, "valid step %ld:", step);
+    for (int i = 0; i < r->n_valid && rc == 0; i++) {
+        t2_eval_set set;
+        snprintf(file, sizeof file, "%s/%s-valid.jsonl", dir, r->valid_fams[i]);
+        if ((rc = t2_eval_load(T2_BENCH_JSONL, file, NULL, dir, 0, &set))) break;
+        t2_eval_opts eo = {0};
+        snprintf(od, sizeof od, "%s/valid/step-%06ld/%s", r->out, step, r->valid_fams[i]);
+        eo.out_dir = od;
+        eo.model_name = "t2 train";
+        t2_eval_summary sum;
+        rc = t2_eval_run(m, &set, &eo, &sum);
+        if (rc == 0) {
+            fprintf(f, "%ld,%s,%.2f,%d\n", step, r->valid_fams[i], sum.score, sum.n);
+            if (!r->quiet) fprintf(stderr, " %s %.1f", r->valid_fams[i], sum.score);
+        }
+        t2_eval_set_free(&set);
+    }
+    if (!r->quiet) fprintf(stderr, "\n");
+    fclose(f);
+    t2_vlm_free(m);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop
+
+static int setup(run *r, const t2_train_opts *o) {
+    if (t2_mkdirs(r->out)) return -1;
+    if (!(r->tok = t2_tok_load(r->tok_dir))) return -1;
+    const cJSON *M = cJSON_GetObjectItem(r->recipe, "model");
+    const char *chatname = t2_json_str(M, "chat_template", NULL);
+    t2_chat_kind chat;
+    if (chatname) {
+        int k = t2_chat_parse_name(chatname);
+        if (k < 0) return t2_fail("%s: model.chat_template '%s' is not a known format", o->config_path, chatname);
+        chat = (t2_chat_kind)k;
+    } else chat = t2_chat_detect(t2_tok_chat_template(r->tok), T2_CHAT_NONE);
+    int B = r->oc.batch;
+    if (!(r->vt = t2_vlm_train_new(r->model_cfg, B, r->max_len, B))) return -1;
+    if (t2_vlm_train_vit(r->vt)) {
+        if (!r->pre_cfg) return t2_fail("%s: a vision model needs model.preprocessor (preprocessor_config.json)", o->config_path);
+        if (t2_preproc_from_json(&r->pre, r->pre_cfg, r->model_cfg, "model.preprocessor")) return -1;
+        r->has_pre = 1;
+    }
+    if (t2_tok_vocab_size(r->tok) > t2_lm_train_cfg(t2_vlm_train_lm(r->vt))->vocab_size)
+        return t2_fail("the tokenizer has %d tokens but the model's vocab_size is %d", t2_tok_vocab_size(r->tok),
+                       t2_lm_train_cfg(t2_vlm_train_lm(r->vt))->vocab_size);
+    t2_train_data_model dm = {r->tok, chat, r->has_pre ? &r->pre : NULL, t2_vlm_train_image_tokens(r->vt),
+                              t2_vlm_train_image_token_id(r->vt), t2_vlm_train_image_size(r->vt), r->max_len,
+                              t2_json_num(cJSON_GetObjectItem(r->recipe, "data"), "eval_prompt_share", 0.5)};
+    if (!(r->data = t2_train_data_new(cJSON_GetObjectItem(cJSON_GetObjectItem(r->recipe, "data"), "sources"), r->base, &dm, r->seed)))
+        return -1;
+    if (!strcmp(r->init, "random")) {
+        double std = t2_json_num(M, "init_std", t2_json_num(cJSON_GetObjectItem(r->model_cfg, "text_config"), "initializer_range", 0.02));
+        t2_vlm_train_init(r->vt, r->seed, (float)std);
+    } else {
+        t2_st *st = t2_st_open(r->init);
+        if (!st) return -1;
+        int rc = t2_vlm_train_load(r->vt, st);
+        t2_st_close(st);
+        if (rc) return -1;
+    }
+    if (t2_train_optim_init(&r->opt, r->vt)) return -1;
+    t2_rng_seed(&r->rng, r->seed);
+    if (r->threads > 0) t2_blas_threads(r->threads);
+    return 0;
+}
+
+static float difficulty_at(const run *r, long step) {
+    if (r->diff_ramp <= 0 || step >= r->diff_ramp) return (float)r->diff_end;
+    return (float)(r->diff_start + (r->diff_end - r->diff_start) * (double)step / (double)r->diff_ramp);
+}
+
+static int save_all(run *r, long step, const char *settings) {
+    if (t2_train_optim_save(&r->opt, r->vt, r->ckpt, &r->rng, settings)) return -1;
+    if (export_model(r) || write_curve(r)) return -1;
+    if (!r->quiet) fprintf(stderr, "checkpoint: step %ld → %s, model → %s\n", step, r->ckpt, r->model_dir);
+    return 0;
+}
+
+static void fmt_time(double s, char *buf, size_t cap) {
+    long t = (long)s;
+    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+}
+
+int t2_train_run(const t2_train_opts *o) {
+    run r;
+    memset(&r, 0, sizeof r);
+    int rc = parse_recipe(&r, o);
+    if (rc == 0) rc = setup(&r, o);
+    char *settings = rc == 0 ? settings_text(&r) : NULL;
+    long step = 0;
+    if (rc == 0 && o->resume) {
+        char *saved = NULL;
+        if ((rc = t2_train_optim_load(&r.opt, r.vt, r.ckpt, &r.rng, &saved)) == 0) {
+            if (strcmp(saved, settings)) rc = t2_fail("%s: the recipe's model / data / optim / seed differ from the checkpoint's; "
+                                                      "train into a new directory (or undo the change)", r.ckpt);
+            step = (long)r.opt.adam.step;
+            if (rc == 0) rc = trim_log(&r, step);
+            if (rc == 0 && !r.quiet) fprintf(stderr, "resuming %s at step %ld\n", r.ckpt, step);
+        }
+        free(saved);
+    } else if (rc == 0) {
+        struct stat sb;
+        if (stat(r.ckpt, &sb) == 0)
+            rc = t2_fail("%s exists: pass --resume to continue that run, or choose another out directory", r.ckpt);
+        else rc = t2_write_file_atomic(r.log_csv, "", 0);
+    }
+    if (rc == 0) {
+        char rp[2600];
+        snprintf(rp, sizeof rp, "%s/recipe.json", r.out);
+        rc = write_json(rp, r.recipe);
+    }
+    FILE *log = NULL;
+    if (rc == 0 && !(log = fopen(r.log_csv, "a"))) rc = t2_fail("%s: %s", r.log_csv, strerror(errno));
+    if (rc == 0 && ftell(log) == 0) fprintf(log, "step,loss,lr,grad_norm,tokens_per_s,samples_per_s,elapsed_s\n");
+
+    int B = r.oc.batch, S = r.vt ? t2_vlm_train_image_size(r.vt) : 0, T = r.max_len;
+    t2_train_sample *smp = NULL;
+    int32_t *tok = NULL, *tgt = NULL;
+    uint8_t *isimg = NULL;
+    float *pix = NULL;
+    if (rc == 0) {
+        smp = t2_calloc((size_t)B, sizeof *smp);
+        for (int k = 0; k < B; k++) t2_train_sample_alloc(&smp[k], T, S);
+        tok = t2_malloc(sizeof(int32_t) * (size_t)B * T), tgt = t2_malloc(sizeof(int32_t) * (size_t)B * T);
+        isimg = t2_malloc((size_t)B * T);
+        pix = t2_malloc(sizeof(float) * (size_t)B * 3 * (S > 0 ? (size_t)S * S : 1));
+        if (!r.quiet) {
+            size_t np = t2_vlm_train_numel(r.vt);
+            fprintf(stderr, "t2 train: %.2fM parameters, batch %d × %d accumulation, %ld steps, %d source(s), out %s\n",
+                    np / 1e6, B, r.oc.accum, r.oc.steps, t2_train_data_sources(r.data), r.out);
+        }
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL), sigaction(SIGTERM, &sa, NULL);
+    g_stop = 0;
+
+    long end = r.oc.steps, ran = 0;
+    if (o->max_steps > 0 && step + o->max_steps < end) end = step + o->max_steps;
+    double t_start = t2_now(), last_ckpt_step = (double)step;
+    while (rc == 0 && step < end && !g_stop) {
+        double t0 = t2_now();
+        t2_vlm_train_zero_grad(r.vt);
+        double loss_sum = 0;
+        long tokens = 0;
+        float diff = difficulty_at(&r, step);
+        for (int a = 0; a < r.oc.accum && rc == 0; a++) {
+            int Tb = 1, nimg = 0;
+            for (int k = 0; k < B && rc == 0; k++) {
+                rc = t2_train_data_get(r.data, step, a * B + k, diff, &smp[k]);
+                if (rc == 0 && smp[k].n > Tb) Tb = smp[k].n;
+            }
+            if (rc) break;
+            for (int k = 0; k < B; k++) {   // rows padded at the end: targets -1, token 0
+                t2_train_sample *s = &smp[k];
+                for (int t = 0; t < Tb; t++) {
+                    size_t n = (size_t)k * Tb + t;
+                    int in = t < s->n;
+                    tok[n] = in ? s->ids[t] : 0, tgt[n] = in ? s->targets[t] : -1, isimg[n] = in ? s->is_image[t] : 0;
+                }
+                tokens += s->n;
+                if (s->has_image) memcpy(pix + (size_t)nimg++ * 3 * S * S, s->pixels, sizeof(float) * 3 * (size_t)S * S);
+            }
+            float l = t2_vlm_train_forward(r.vt, tok, tgt, isimg, pix, nimg, B, Tb);
+            if (isnan(l)) { rc = t2_fail("step %ld: %s", step, t2_last_error()); break; }
+            loss_sum += l;
+            t2_vlm_train_backward(r.vt);
+        }
+        if (rc) break;
+        t2_vlm_train_blocks bl;
+        t2_vlm_train_get_blocks(r.vt, &bl);
+        if (r.oc.accum > 1) {
+            t2_grad_accum_finish(bl.g[0], bl.n[0], r.oc.accum);
+            if (bl.n[1]) t2_grad_accum_finish(bl.g[1], bl.n[1], r.oc.accum);
+        }
+        double lr = t2_lr_at(step, r.oc.warmup, r.oc.steps, r.oc.lr, r.oc.lr_min);
+        float gn = t2_train_optim_step(&r.opt, r.vt, &r.oc.adam, lr, (float)r.oc.clip);
+        double loss = loss_sum / r.oc.accum, dt = t2_now() - t0;
+        if (!isfinite(loss) || !isfinite(gn)) { rc = t2_fail("step %ld: the loss or gradient is not finite (loss %g, |g| %g): lower optim.lr", step, loss, gn); break; }
+        step++, ran++;
+        double tps = tokens / dt, sps = (double)B * r.oc.accum / dt;
+        fprintf(log, "%ld,%.6f,%.6g,%.6g,%.1f,%.2f,%.2f\n", step, loss, lr, gn, tps, sps, t2_now() - t_start);
+        fflush(log);
+        curve_add(&r, (double)step, loss);
+        if (!r.quiet && (step % r.log_every == 0 || step == end)) {
+            char eta[32];
+            fmt_time((t2_now() - t_start) / ran * (r.oc.steps - step), eta, sizeof eta);
+            fprintf(stderr, "step %ld/%ld  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  %.1f samples/s  eta %s\n", step,
+                    r.oc.steps, loss, lr, gn, tps, sps, eta);
+        }
+        if (step % r.ckpt_every == 0 || step == r.oc.steps) {
+            rc = save_all(&r, step, settings);
+            last_ckpt_step = (double)step;
+        }
+        if (rc == 0 && r.valid_every > 0 && (step % r.valid_every == 0 || step == r.oc.steps)) {
+            if (last_ckpt_step != (double)step) rc = export_model(&r);
+            if (rc == 0) rc = validate(&r, step);
+        }
+    }
+    if (rc == 0 && last_ckpt_step != (double)step) rc = save_all(&r, step, settings);   // stopped early or by a signal
+    if (rc == 0 && g_stop && !r.quiet) fprintf(stderr, "t2 train: stopped by a signal at step %ld (resume with --resume)\n", step);
+    if (log) fclose(log);
+    if (smp) for (int k = 0; k < B; k++) t2_train_sample_free(&smp[k]);
+    free(smp), free(tok), free(tgt), free(isimg), free(pix), free(settings);
+    free(r.cx), free(r.cy), free(r.valid_fams);
+    t2_train_data_free(r.data);
+    if (r.vt) t2_train_optim_free(&r.opt);
+    t2_vlm_train_free(r.vt);
+    t2_tok_free(r.tok);
+    cJSON_Delete(r.recipe), cJSON_Delete(r.model_cfg), cJSON_Delete(r.pre_cfg);
+    return rc;
+}
