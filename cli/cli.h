@@ -73,5 +73,6 @@ int t2_cmd_serve(int argc, char **argv);
 int t2_cmd_world(int argc, char **argv);
 int t2_cmd_tokenizer(int argc, char **argv);
 int t2_cmd_train(int argc, char **argv);
+int t2_cmd_svf(int argc, char **argv);
 
 #endif

@@ -325,6 +325,20 @@ const char *t2_lm_dtype_name(const t2_lm *lm) { return lm->dtype_name; }
 int64_t t2_lm_param_count(const t2_lm *lm) { return lm->n_params; }
 const char *t2_lm_prefix(const t2_lm *lm) { return lm->prefix; }
 
+int t2_lm_set_matrix(t2_lm *lm, int layer, int which, const void *data, t2_dtype dt,
+                     const void **old_data, t2_dtype *old_dt) {
+    if (layer < 0 || layer >= lm->cfg.n_layers) return t2_fail("set_matrix: layer %d out of range [0, %d)", layer, lm->cfg.n_layers);
+    if (which < 0 || which > 6) return t2_fail("set_matrix: linear %d out of range [0, 7)", which);
+    if (!data || !is_float_dtype(dt)) return t2_fail("set_matrix: NULL data or dtype %s (F32, F16 or BF16)", t2_dtype_name(dt));
+    t2_lm_layer *w = &lm->layers[layer];
+    t2_mat *ms[] = {&w->wq, &w->wk, &w->wv, &w->wo, &w->wgate, &w->wup, &w->wdown};
+    if (old_data) *old_data = ms[which]->data;
+    if (old_dt) *old_dt = ms[which]->dt;
+    ms[which]->data = data;
+    ms[which]->dt = dt;
+    return 0;
+}
+
 void t2_lm_embed(const t2_lm *lm, int id, float *out) {
     int C = lm->cfg.hidden_size;
     size_t es = t2_dtype_size(lm->embed.dt);

@@ -85,4 +85,11 @@ int t2_lm_forward_batch(t2_lm *lm, t2_lm_state *const *states, int n, const int 
 // Contract: out(hidden) = the input embedding of token ID (f32).
 void t2_lm_embed(const t2_lm *lm, int id, float *out);
 
+// Contract: point linear WHICH (0..6 = q, k, v, o, gate, up, down: t2_lm_linear's order in
+// lm_train.h) of LAYER at DATA in dtype DT (F32/F16/BF16, the checkpoint's shape; the caller keeps it
+// alive), for SVF (svf/). The previous binding goes to *OLD_DATA / *OLD_DT when non-NULL, so it can be
+// put back exactly. -1 + error on a bad layer / which / dtype or NULL data.
+int t2_lm_set_matrix(t2_lm *lm, int layer, int which, const void *data, t2_dtype dt,
+                     const void **old_data, t2_dtype *old_dt);
+
 #endif
