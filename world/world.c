@@ -805,8 +805,12 @@ char *t2_world_jsonl_line(const t2_world_item *it, const char *image) {
         if (p) *p = 0;
     }
     cJSON_AddStringToObject(j, "question", stem);
+    // VQA accuracy (vqaEval.py) scores a prediction against ten human answers: min(1, matches among
+    // the other nine / 3). The world's answer is ground truth, so its ten "annotators" agree: ten
+    // copies, and an exact (normalised) match scores 100. Other metrics take the one answer.
     cJSON *ans = cJSON_AddArrayToObject(j, "answers");
-    cJSON_AddItemToArray(ans, cJSON_CreateString(it->answer));
+    int copies = !strcmp(t2_world_family_metric(it->family), "vqa") ? 10 : 1;
+    for (int k = 0; k < copies; k++) cJSON_AddItemToArray(ans, cJSON_CreateString(it->answer));
     cJSON_AddStringToObject(j, "task", family_names[it->family]);
     cJSON_AddStringToObject(j, "metric", t2_world_family_metric(it->family));
     if (it->n_choices) {
