@@ -475,8 +475,23 @@ float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const f
     return crossentropy_forward(tr->logits, tr->targets, N, V, &tr->n_valid);
 }
 
+static void backward(t2_lm_train *tr, const float *dlogits);
+
 void t2_lm_train_backward(t2_lm_train *tr) {
     T2_ASSERT(tr->have_fwd);
+    const t2_lm_config *c = &tr->cfg;
+    crossentropy_backward(tr->dlogits, tr->logits, tr->targets, tr->B * tr->T, c->vocab_size, tr->n_valid);
+    backward(tr, tr->dlogits);
+}
+
+void t2_lm_train_backward_from(t2_lm_train *tr, const float *dlogits) {
+    T2_ASSERT(tr->have_fwd);
+    backward(tr, dlogits);
+}
+
+float *t2_lm_train_dlogits_buffer(t2_lm_train *tr) { return tr->dlogits; }
+
+static void backward(t2_lm_train *tr, const float *dlogits) {
     const t2_lm_config *c = &tr->cfg;
     int B = tr->B, T = tr->T, N = B * T, C = c->hidden_size, L = c->n_layers, I = c->intermediate_size;
     int V = c->vocab_size, D = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, HD = H * D, KVD = KV * D;
@@ -486,9 +501,8 @@ void t2_lm_train_backward(t2_lm_train *tr) {
     attn_dims ad = {B, T, H, KV, D};
     size_t nc = (size_t)N * C, nhd = (size_t)N * HD, nkv = (size_t)N * KVD, ni = (size_t)N * I;
 
-    crossentropy_backward(tr->dlogits, tr->logits, tr->targets, N, V, tr->n_valid);
     memset(tr->dxn, 0, nc * sizeof(float));
-    t2_linear_backward(tr->dxn, p->lm_head ? g->lm_head : g->embed, NULL, tr->dlogits, tr->xf,
+    t2_linear_backward(tr->dxn, p->lm_head ? g->lm_head : g->embed, NULL, dlogits, tr->xf,
                     p->lm_head ? p->lm_head : p->embed, N, V, C);
     memset(tr->dres, 0, nc * sizeof(float));
     rmsnorm_backward(tr->dres, g->norm_final, tr->dxn, tr->resid + (size_t)L * nc, p->norm_final, tr->rmsf, N, C);

@@ -83,6 +83,11 @@ float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const f
 const float *t2_lm_train_logits(const t2_lm_train *tr);
 // Contract: dL/dparams of the last forward's loss, added (+=) to the gradient block.
 void t2_lm_train_backward(t2_lm_train *tr);
+// Contract: the same backward from DLOGITS(B*T, V) = d(loss)/d(logits) of the last forward, for a loss
+// the caller computed from t2_lm_train_logits (policy gradients, KL terms); DLOGITS may be the
+// t2_lm_train_dlogits_buffer (B*T*V floats owned by TR, free to fill between forward and backward).
+void t2_lm_train_backward_from(t2_lm_train *tr, const float *dlogits);
+float *t2_lm_train_dlogits_buffer(t2_lm_train *tr);
 void t2_lm_train_zero_grad(t2_lm_train *tr);
 // Contract: after a backward, dL/d(input rows) (B*T, hidden) of the last forward's loss (written, not
 // accumulated; rows for every position, token or embedded — callers read the embedded ones, e.g. as

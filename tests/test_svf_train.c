@@ -1,0 +1,91 @@
+// test_svf_train.c — REINFORCE for SVF experts (train/svf_train.c) end to end: a tiny LLaVA is
+// first trained for a few hundred steps on the world's scene family (t2 train), decomposed
+// (t2 svf decompose), and then an expert is trained by `t2 svf train` on an easy synthetic task the
+// base gets mostly wrong — every scene question answered "reno" (the tiny fixture vocabulary spells
+// it "re" "n" "o"; after 300 steps the base says it for ~15% of the questions and "red" for most) —
+// with reward +1 / −1 from the eval scorer. Checked: the run logs every iteration and validation, it
+// resumes after being stopped, the kept expert loads with its metadata, and bad invocations are
+// refused. Not yet checked here: that the reward rises — on this 2-layer, 64-wide fixture the greedy
+// answers barely move within a test's budget (left open in the SVF issue; see docs/svf.md).
+#include "testutil.h"
+#include "core/error.h"
+#include "core/util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv) {
+    t2_test_env e = t2_test_init(argc, argv);
+    char model[1100], *out = NULL;
+    snprintf(model, sizeof model, "%s/base", e.work);
+    int rc = t2_test_python(&e, "vlm_fixtures.py", "chatmodel '%s' '%s'", model, e.work);
+    T2_CHECK(rc == 0, "vlm_fixtures.py chatmodel failed");
+    if (rc) return t2_test_done();
+    char recipe[1200], text[4096];
+    snprintf(recipe, sizeof recipe, "%s/recipe.json", e.work);
+    snprintf(text, sizeof text,
+             "{\"out\": \"%s/run\", \"seed\": 2, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
+             " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}]},\n"
+             " \"optim\": {\"steps\": 300, \"batch\": 8, \"lr\": 3e-3, \"warmup\": 20}, \"checkpoint\": {\"every\": 300}}\n",
+             e.work, model);
+    T2_CHECK(t2_write_file_atomic(recipe, text, strlen(text)) == 0, "cannot write the recipe");
+    rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1 && '%s' svf decompose --model '%s/run/model' 2>&1 && "
+                          "'%s' world gen --family scene --split train --n 96 --out '%s/data' 2>/dev/null && "
+                          "'%s' world gen --family scene --split valid --n 48 --out '%s/data' 2>/dev/null",
+                    e.t2, recipe, e.t2, e.work, e.t2, e.work, e.t2, e.work);
+    T2_CHECK(rc == 0, "base training / decomposition / data failed:\n%s", out);
+    free(out);
+    if (rc) return t2_test_done();
+    // the synthetic task: the answer is always "reno" (ten copies: VQA accuracy wants ten references)
+    rc = t2_test_sh(&out, "cd '%s/data' && for s in train valid; do sed 's/\"answers\": *\\[[^]]*\\]/\"answers\": [\"reno\", \"reno\", \"reno\", \"reno\", \"reno\", \"reno\", \"reno\", \"reno\", \"reno\", \"reno\"]/' "
+                          "scene-$s.jsonl > yes-$s.jsonl; done; grep -c '\"reno\", \"reno\"' yes-train.jsonl", e.work);
+    T2_CHECK(rc == 0 && out && atoi(out) == 96, "could not write the synthetic task: %s", out);
+    free(out);
+
+    const char *common = "--task yes --iters 24 --batch 16 --lr 2e-2 --clip 1 --valid-every 6 --max-new 4 --seed 3";
+    rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train '%s/data/yes-train.jsonl' --valid '%s/data/yes-valid.jsonl' "
+                          "--out '%s/yes.safetensors' %s --max-iters 12 2>&1 && "
+                          "'%s' svf train --model '%s/run/model' --train '%s/data/yes-train.jsonl' --valid '%s/data/yes-valid.jsonl' "
+                          "--out '%s/yes.safetensors' %s --resume 2>&1",
+                    e.t2, e.work, e.work, e.work, e.work, common, e.t2, e.work, e.work, e.work, e.work, common);
+    printf("%s", out ? out : "");
+    T2_CHECK(rc == 0, "t2 svf train failed");
+    T2_CHECK(out && strstr(out, "resuming"), "the second invocation did not resume");
+    free(out);
+    // the log: validation at the start vs the best kept
+    size_t n;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/yes.safetensors.run/log.csv", e.work);
+    char *log = t2_read_file(path, &n);
+    T2_CHECK(log != NULL, "no log");
+    double start = -1, best = -1;
+    int rows = 0;
+    for (char *p = log ? strchr(log, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n')) {
+        int it;
+        double va;
+        double f[6];
+        if (sscanf(p + 1, "%d,,,,,,%lf", &it, &va) == 2) { start = va; continue; }
+        if (sscanf(p + 1, "%d,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &it, &f[0], &f[1], &f[2], &f[3], &f[4], &va, &f[5]) == 8) {
+            rows++;
+            if (va > best) best = va;
+        }
+    }
+    free(log);
+    printf("validation accuracy: start %.1f, best %.1f over %d iterations\n", start, best, rows);
+    T2_CHECK(rows == 24, "log has %d iteration rows, 24 expected", rows);
+    T2_CHECK(start >= 0 && best >= start, "validation not recorded: start %.1f, best %.1f", start, best);
+    // the expert answers through t2 ask's path (via t2 svf show) and carries its metadata
+    rc = t2_test_sh(&out, "'%s' svf show --model '%s/run/model' --expert '%s/yes.safetensors' 2>&1", e.t2, e.work, e.work);
+    T2_CHECK(rc == 0 && out && strstr(out, "yes") && strstr(out, "official"), "svf show: %s", out);
+    free(out);
+    // refusals
+    rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train '%s/data/yes-train.jsonl' --out '%s/yes.safetensors' %s 2>&1",
+                    e.t2, e.work, e.work, e.work, common);
+    T2_CHECK(rc != 0 && out && strstr(out, "--resume"), "restart over a run: %s", out);
+    free(out);
+    rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train /nonexistent.jsonl --out '%s/x.safetensors' 2>&1",
+                    e.t2, e.work, e.work);
+    T2_CHECK(rc != 0 && out && strstr(out, "nonexistent"), "missing train file: %s", out);
+    free(out);
+    return t2_test_done();
+}
