@@ -5,6 +5,10 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/util.h"
+#include "eval/run.h"
+#include "experts/dispatch.h"
+#include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +31,11 @@ static void usage(FILE *f) {
 "      --template NAME      chat template: vicuna, llama2, llama3, chatml, mistral, or none (the question\n"
 "                           as it is); default: recognised from the checkpoint\n"
 "      --system TEXT        system message\n"
-"      --json               print one JSON object: answer, token counts, timings (ms)\n"
+"      --json               print one JSON object: answer, token counts, timings (ms), adaptation\n"
+"      --adapt STRATEGY     Transformer² adaptation (docs/adaptation.md): " T2_ADAPT_HELP "\n"
+"                           (default none: the base weights). prompt / classifier run a short first\n"
+"                           pass that picks an expert of DIR/experts/registry.json\n"
+"      --first-tokens N     the first pass's token cap (default 24)\n"
 "      --prompt-ids IDS     comma-separated token ids fed as they are; each image-token id (or a run\n"
 "                           of them as long as the image's features) takes the next --image\n"
 "      --dump-logits FILE   write the prompt's logits (F32 'logits', (prompt length, vocab)) as safetensors\n"
@@ -54,12 +62,15 @@ int t2_cmd_ask(int argc, char **argv) {
     int n_images = 0, n_predict = 256, threads = 0, n_ctx = 0, verbose = 0, json = 0;
     t2_cli_sampling smp;
     t2_cli_sampling_init(&smp, 0.0f);
-    enum { O_IDS = 256, O_TEMPLATE, O_SYSTEM, O_DUMP, O_JSON };
+    const char *adapt = NULL;
+    int first_tokens = 0;
+    enum { O_IDS = 256, O_TEMPLATE, O_SYSTEM, O_DUMP, O_JSON, O_ADAPT, O_FIRST };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"image", required_argument, 0, 'i'},
         {"prompt-ids", required_argument, 0, O_IDS}, {"n-predict", required_argument, 0, 'n'},
         {"template", required_argument, 0, O_TEMPLATE}, {"system", required_argument, 0, O_SYSTEM},
-        {"json", no_argument, 0, O_JSON}, T2_CLI_SAMPLING_OPTIONS,
+        {"json", no_argument, 0, O_JSON}, {"adapt", required_argument, 0, O_ADAPT},
+        {"first-tokens", required_argument, 0, O_FIRST}, T2_CLI_SAMPLING_OPTIONS,
         {"ctx", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},
         {"dump-logits", required_argument, 0, O_DUMP}, {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -78,6 +89,8 @@ int t2_cmd_ask(int argc, char **argv) {
         case O_TEMPLATE: tmpl_name = optarg; break;
         case O_SYSTEM: system = optarg; break;
         case O_JSON: json = 1; break;
+        case O_ADAPT: adapt = optarg; break;
+        case O_FIRST: first_tokens = t2_cli_int(cmd, "--first-tokens", optarg, 1, 4096); break;
         case 'c': n_ctx = t2_cli_int(cmd, "--ctx", optarg, 1, 1 << 24); break;
         case 't': threads = t2_cli_int(cmd, "--threads", optarg, 1, 1024); break;
         case O_DUMP: dump = optarg; break;
@@ -91,6 +104,9 @@ int t2_cmd_ask(int argc, char **argv) {
     if (!model_dir) { usage(stderr); t2_cli_die(cmd, "--model DIR is required"); }
     if (!question == !prompt_ids) t2_cli_die(cmd, "give exactly one of a question or --prompt-ids IDS");
     if (question && !*question) t2_cli_die(cmd, "the question is empty");
+    t2_adapt_spec spec;
+    if (t2_adapt_parse(adapt, &spec)) t2_cli_die(cmd, "%s", t2_last_error());
+    if (t2_adapt_per_request(&spec) && !question) t2_cli_die(cmd, "--adapt %s needs a question (not --prompt-ids)", spec.text);
 
     // Images are read before the model loads: a bad path fails fast.
     t2_image ims[MAX_IMAGES];
@@ -150,6 +166,32 @@ int t2_cmd_ask(int argc, char **argv) {
         free(text);
         free(content);
     }
+    // Adaptation (pass 1 for prompt / classifier): the choice is applied before the answering pass.
+    t2_dispatcher *dsp = NULL;
+    t2_adapt_choice choice;
+    memset(&choice, 0, sizeof choice);
+    if (spec.kind != T2_ADAPT_NONE) {
+        t2_dispatch_opts dop = t2_dispatch_defaults();
+        dop.chat = kind;
+        if (first_tokens > 0) dop.first_max_tokens = first_tokens;
+        if (!(dsp = t2_dispatcher_new(m, &spec, &dop))) t2_cli_die(cmd, "%s", t2_last_error());
+        if (t2_dispatcher_needs_fewshot(dsp)) {   // fewshot:EXAMPLES — search the mixture first
+            t2_eval_set shots;
+            t2_eval_opts eo = {0};
+            t2_fewshot_opts fo = t2_fewshot_defaults();
+            t2_fewshot_result fr;
+            fo.progress = verbose;
+            eo.template_name = tmpl_name;
+            if (t2_eval_load(T2_BENCH_JSONL, spec.arg, NULL, NULL, 0, &shots) || t2_eval_fewshot(m, dsp, &shots, &eo, &fo, &fr, NULL))
+                t2_cli_die(cmd, "%s", t2_last_error());
+            t2_eval_set_free(&shots);
+        }
+        if (t2_dispatcher_choose(dsp, question ? question : "", rows, n_images, &choice)) t2_cli_die(cmd, "%s", t2_last_error());
+        if (verbose)
+            fprintf(stderr, "adapt %s: label '%s' -> %s (first pass %.1f ms, %d positions; apply %.2f ms%s)\n", spec.text,
+                    choice.label, choice.choice, choice.first_pass_s * 1e3, choice.first_tokens, choice.apply_s * 1e3,
+                    choice.cache_hit ? ", cached" : "");
+    }
     for (int k = 0; k < n_images; k++) free(rows[k].rows);
     if (p.n == 0) t2_cli_die(cmd, "the prompt is empty");
     if (p.n + n_predict > n_ctx) {
@@ -196,15 +238,30 @@ int t2_cmd_ask(int argc, char **argv) {
                stops[res.stop], p.n, p.n_image_tokens, res.n_gen, n_images, t_encode * 1e3, t_prefill * 1e3,
                res.t_decode * 1e3, res.n_gen > 0 ? res.n_gen / res.t_decode : 0.0);
         t2_cli_json_string(stdout, model_dir, strlen(model_dir));
-        printf("}\n");
+        // adapt, choice, expert, mixture, first / second pass times and their ratio (Table 3)
+        double second = t_prefill + res.t_decode;
+        cJSON *aj = cJSON_CreateObject();
+        if (dsp) t2_adapt_choice_json(aj, &choice);
+        else cJSON_AddStringToObject(aj, "adapt", "none");
+        cJSON_AddNumberToObject(aj, "second_pass_ms", round(second * 1e5) / 100);
+        cJSON_AddNumberToObject(aj, "first_to_second_ratio", second > 0 ? round(1e4 * choice.first_pass_s / second) / 1e4 : 0);
+        char *at = cJSON_PrintUnformatted(aj);
+        cJSON_Delete(aj);
+        printf(", %.*s}\n", (int)strlen(at) - 2, at + 1);
+        free(at);
     } else {
         if (n_predict > 0) putchar('\n');
         fflush(stdout);
         fprintf(stderr, "t2: %d image(s) encoded in %.1f ms; prompt %d positions in %.1f ms; %d tokens in %.1f ms (%.1f tok/s)\n",
                 n_images, t_encode * 1e3, p.n, t_prefill * 1e3, res.n_gen, res.t_decode * 1e3,
                 res.n_gen > 0 ? res.n_gen / res.t_decode : 0.0);
+        if (dsp && t2_adapt_per_request(&spec))
+            fprintf(stderr, "t2: adapt %s chose %s (label '%s'); first pass %.1f ms = %.2f of the second pass\n", spec.text,
+                    choice.choice, choice.label, choice.first_pass_s * 1e3,
+                    t_prefill + res.t_decode > 0 ? choice.first_pass_s / (t_prefill + res.t_decode) : 0.0);
     }
     fflush(stdout);
+    t2_dispatcher_free(dsp);
     t2_gen_result_free(&res);
     t2_sampler_free(sampler);
     free(logits);

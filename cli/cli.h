@@ -74,5 +74,7 @@ int t2_cmd_world(int argc, char **argv);
 int t2_cmd_tokenizer(int argc, char **argv);
 int t2_cmd_train(int argc, char **argv);
 int t2_cmd_svf(int argc, char **argv);
+int t2_cmd_experts(int argc, char **argv);
+int t2_cmd_adapt(int argc, char **argv);
 
 #endif

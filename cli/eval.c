@@ -37,6 +37,11 @@ static void usage(FILE *f) {
 "      --batch N            items decoded together, 1..4 (default 4; fewer when their KV caches\n"
 "                           would pass ~2 GB)\n"
 "      --template NAME      chat template (default: recognised from the checkpoint)\n"
+"      --adapt STRATEGY     " T2_ADAPT_HELP " (docs/adaptation.md;\n"
+"                           default none). samples.jsonl records each item's choice and pass times,\n"
+"                           results.json the strategy, the dispatch confusion per task and the\n"
+"                           first / second pass time ratio\n"
+"      --first-tokens N     the first pass's token cap (default 24)\n"
 "  -t, --threads N          threads (default: all cores)\n"
 "      --predictions FILE   (eval score) [{\"question_id\", \"answer\"}] or a samples.jsonl\n"
 "      --compare DIR...     markdown table of several results.json side by side, and a grouped bar\n"
@@ -52,7 +57,7 @@ int t2_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *bench = NULL, *data = NULL, *ann = NULL, *images = NULL, *out = NULL, *preds = NULL;
     int threads = 0, skip_bad = 0, compare = 0, quiet = 0;
     t2_eval_opts o = {0};
-    enum { O_ANN = 256, O_IMAGES, O_LIMIT, O_RESUME, O_SUFFIX, O_OCR, O_SKIP, O_TEMPLATE, O_PRED, O_COMPARE, O_BATCH };
+    enum { O_ANN = 256, O_IMAGES, O_LIMIT, O_RESUME, O_SUFFIX, O_OCR, O_SKIP, O_TEMPLATE, O_PRED, O_COMPARE, O_BATCH, O_ADAPT, O_FIRST };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"bench", required_argument, 0, 'b'},
         {"data", required_argument, 0, 'd'}, {"annotations", required_argument, 0, O_ANN},
@@ -62,7 +67,8 @@ int t2_cmd_eval(int argc, char **argv) {
         {"skip-bad", no_argument, 0, O_SKIP}, {"n-predict", required_argument, 0, 'n'},
         {"template", required_argument, 0, O_TEMPLATE}, {"threads", required_argument, 0, 't'},
         {"predictions", required_argument, 0, O_PRED}, {"compare", no_argument, 0, O_COMPARE},
-        {"batch", required_argument, 0, O_BATCH}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"batch", required_argument, 0, O_BATCH}, {"adapt", required_argument, 0, O_ADAPT},
+        {"first-tokens", required_argument, 0, O_FIRST}, {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:d:o:n:t:qh", opts, NULL)) != -1) {
@@ -84,6 +90,8 @@ int t2_cmd_eval(int argc, char **argv) {
         case O_PRED: preds = optarg; break;
         case O_COMPARE: compare = 1; break;
         case O_BATCH: o.batch = t2_cli_int(cmd, "--batch", optarg, 1, 4); break;
+        case O_ADAPT: o.adapt = optarg; break;
+        case O_FIRST: o.first_max_tokens = t2_cli_int(cmd, "--first-tokens", optarg, 1, 4096); break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

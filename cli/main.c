@@ -7,9 +7,11 @@
 #define T2_VERSION "0.1.0"
 
 static const struct { const char *name; int (*fn)(int, char **); const char *what; } cmds[] = {
+    {"adapt", t2_cmd_adapt, "few-shot adaptation: search a mixture of experts on a few examples (CEM)"},
     {"ask", t2_cmd_ask, "answer a question about images with a LLaVA-family checkpoint"},
     {"chat", t2_cmd_chat, "an interactive conversation (with /image PATH)"},
     {"eval", t2_cmd_eval, "score a model on VQA / text benchmarks with the official metrics"},
+    {"experts", t2_cmd_experts, "list a model's experts (experts/registry.json) and check they load"},
     {"generate", t2_cmd_generate, "generate text from a prompt with a Llama / Mistral / Qwen2 checkpoint"},
     {"info", t2_cmd_info, "describe a checkpoint directory"},
     {"bench", t2_cmd_bench, "measure prefill and decode speed (pp512 / tg128)"},

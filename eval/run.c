@@ -8,9 +8,11 @@
 #include "core/util.h"
 #include "eval/chart.h"
 #include "eval/metrics.h"
+#include "experts/cem.h"
 #include "language/generate.h"
 #include "language/sampler.h"
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,51 @@ static void accs_add(accs *a, const t2_eval_item *it, double s) {
 
 static void accs_free(accs *a) { free(a->task.rows); free(a->qtype.rows); free(a->atype.rows); }
 
+// The adaptation of a run: the confusion of the first pass (per task, how often each label was
+// chosen) and the pass times (the paper's Table 3: first-pass cost relative to the second pass).
+typedef struct { char task[96], label[T2_ADAPT_NAME]; int n; } conf_cell;
+typedef struct {
+    const char *strategy;
+    conf_cell *cells;
+    int n, cap, items;
+    double first_s, second_s, apply_s;
+} adapt_stats;
+
+static void adapt_add(adapt_stats *s, const t2_eval_item *it, const t2_adapt_choice *c, double second) {
+    s->items++;
+    s->first_s += c->first_pass_s;
+    s->apply_s += c->apply_s;
+    s->second_s += second;
+    if (strcmp(c->strategy, "prompt") && strcmp(c->strategy, "classifier")) return;   // no first pass
+    const char *task = it->task ? it->task : "", *label = c->label[0] ? c->label : "(none)";
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->cells[i].task, task) && !strcmp(s->cells[i].label, label)) { s->cells[i].n++; return; }
+    if (s->n == s->cap) s->cells = realloc(s->cells, sizeof(conf_cell) * (size_t)(s->cap = s->cap ? 2 * s->cap : 16));
+    conf_cell *c2 = &s->cells[s->n++];
+    snprintf(c2->task, sizeof c2->task, "%s", task);
+    snprintf(c2->label, sizeof c2->label, "%s", label);
+    c2->n = 1;
+}
+
+static cJSON *adapt_json(const adapt_stats *s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "strategy", s->strategy ? s->strategy : "none");
+    cJSON_AddNumberToObject(o, "items", s->items);
+    cJSON_AddNumberToObject(o, "first_pass_ms_mean", s->items ? 1e3 * s->first_s / s->items : 0);
+    cJSON_AddNumberToObject(o, "second_pass_ms_mean", s->items ? 1e3 * s->second_s / s->items : 0);
+    cJSON_AddNumberToObject(o, "apply_ms_mean", s->items ? 1e3 * s->apply_s / s->items : 0);
+    cJSON_AddNumberToObject(o, "first_to_second_ratio", s->second_s > 0 ? s->first_s / s->second_s : 0);
+    if (s->n) {
+        cJSON *cm = cJSON_AddObjectToObject(o, "confusion");
+        for (int i = 0; i < s->n; i++) {
+            cJSON *row = cJSON_GetObjectItemCaseSensitive(cm, s->cells[i].task);
+            if (!row) row = cJSON_AddObjectToObject(cm, s->cells[i].task);
+            cJSON_AddNumberToObject(row, s->cells[i].label, s->cells[i].n);
+        }
+    }
+    return o;
+}
+
 static cJSON *acc_json(const acc_table *t) {
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < t->n; i++) {
@@ -65,7 +112,7 @@ static const char *metric_name(t2_metric m) {
 }
 
 static int write_results(const char *dir, const t2_eval_set *set, const accs *a, const t2_eval_opts *o,
-                         double wall, const char *mode) {
+                         double wall, const char *mode, const adapt_stats *ad) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "format", "t2-eval-results/1");
     cJSON_AddStringToObject(r, "benchmark", t2_bench_name(set->kind));
@@ -83,8 +130,9 @@ static int write_results(const char *dir, const t2_eval_set *set, const accs *a,
     cJSON_AddNumberToObject(r, "wall_time_s", wall);
     cJSON_AddNumberToObject(r, "items_per_s", wall > 0 ? a->all.n / wall : 0.0);
     cJSON *st = cJSON_AddObjectToObject(r, "settings");
-    cJSON_AddStringToObject(st, "adaptation", "none");
+    cJSON_AddStringToObject(st, "adaptation", ad && ad->strategy ? ad->strategy : "none");
     cJSON_AddStringToObject(st, "decoding", "greedy");
+    if (ad && ad->strategy) cJSON_AddItemToObject(r, "adaptation", adapt_json(ad));
     if (o->prompt_suffix) cJSON_AddStringToObject(st, "prompt_suffix", o->prompt_suffix);
     cJSON_AddBoolToObject(st, "ocr_tokens", o->ocr);
     cJSON_AddNumberToObject(st, "limit", o->limit);
@@ -121,7 +169,7 @@ static void print_table(const t2_eval_set *set, const accs *a) {
 
 // One samples.jsonl line.
 static void write_sample(FILE *f, const t2_eval_item *it, const char *prompt, const char *pred, size_t pred_len,
-                         double score, double seconds) {
+                         double score, double seconds, const t2_adapt_choice *c) {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "id", it->id);
     cJSON_AddStringToObject(s, "task", it->task);
@@ -131,7 +179,13 @@ static void write_sample(FILE *f, const t2_eval_item *it, const char *prompt, co
     free(clean);
     cJSON_AddItemToObject(s, "references", cJSON_CreateStringArray((const char *const *)it->answers, it->n_answers));
     cJSON_AddNumberToObject(s, "score", score);
-    cJSON_AddStringToObject(s, "adaptation", "none");
+    if (c) {
+        cJSON *ad = cJSON_AddObjectToObject(s, "adaptation");
+        t2_adapt_choice_json(ad, c);
+        cJSON_AddNumberToObject(ad, "second_pass_ms", round(seconds * 1e5) / 100);
+    } else {
+        cJSON_AddStringToObject(s, "adaptation", "none");
+    }
     cJSON_AddNumberToObject(s, "time_s", seconds);
     char *line = cJSON_PrintUnformatted(s);
     cJSON_Delete(s);
@@ -275,6 +329,48 @@ static void progress(const t2_eval_opts *o, int done, int total, double t0, cons
     }
 }
 
+// The dispatcher of an --adapt strategy, with its fixed choice applied (FIXED) when it has one; a
+// fewshot: spec over an examples file runs its search here first.
+static t2_dispatcher *open_dispatcher(t2_vlm *m, const t2_adapt_spec *spec, t2_chat_kind kind, const t2_eval_opts *o,
+                                      t2_adapt_choice *fixed) {
+    t2_dispatch_opts dop = t2_dispatch_defaults();
+    dop.chat = kind;
+    if (o->first_max_tokens > 0) dop.first_max_tokens = o->first_max_tokens;
+    t2_dispatcher *d = t2_dispatcher_new(m, spec, &dop);
+    if (!d) return NULL;
+    int rc = 0;
+    if (t2_dispatcher_needs_fewshot(d)) {
+        t2_eval_set shots;
+        if ((rc = t2_eval_load(T2_BENCH_JSONL, spec->arg, NULL, NULL, 0, &shots)) == 0) {
+            t2_fewshot_opts fo = t2_fewshot_defaults();
+            fo.progress = o->progress;
+            t2_fewshot_result fr;
+            rc = t2_eval_fewshot(m, d, &shots, o, &fo, &fr, NULL);
+            t2_eval_set_free(&shots);
+        }
+    }
+    if (rc == 0 && !t2_adapt_per_request(spec)) rc = t2_dispatcher_choose(d, "", NULL, 0, fixed);
+    if (rc) { t2_dispatcher_free(d); return NULL; }
+    return d;
+}
+
+static void print_adapt(const adapt_stats *s) {
+    printf("\nadaptation %s: first pass %.1f ms, second pass %.1f ms per item (ratio %.3f), apply %.2f ms\n", s->strategy,
+           s->items ? 1e3 * s->first_s / s->items : 0, s->items ? 1e3 * s->second_s / s->items : 0,
+           s->second_s > 0 ? s->first_s / s->second_s : 0, s->items ? 1e3 * s->apply_s / s->items : 0);
+    if (!s->n) return;
+    printf("\n| task | chosen label: n |\n|---|---|\n");
+    for (int i = 0; i < s->n; i++) {
+        int first = 1;
+        for (int j = 0; j < i; j++) if (!strcmp(s->cells[j].task, s->cells[i].task)) first = 0;
+        if (!first) continue;
+        printf("| %s |", s->cells[i].task);
+        for (int j = i; j < s->n; j++)
+            if (!strcmp(s->cells[j].task, s->cells[i].task)) printf(" %s: %d", s->cells[j].label, s->cells[j].n);
+        printf(" |\n");
+    }
+}
+
 int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eval_summary *sum) {
     memset(sum, 0, sizeof *sum);
     if (t2_mkdirs(o->out_dir)) return -1;
@@ -297,12 +393,26 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         if (o->template_name) { fclose(f); done_free(&done); return -1; }
         kind = T2_CHAT_NONE;   // no recognised template: the prompt as it is
     }
+    // Adaptation: a fixed choice is applied once; a per-request strategy runs its first pass per item
+    // (items then go one at a time, each under its own weights).
+    t2_adapt_spec spec;
+    t2_dispatcher *dsp = NULL;
+    adapt_stats ast = {0};
+    t2_adapt_choice fixed;
+    memset(&fixed, 0, sizeof fixed);
+    if (t2_adapt_parse(o->adapt, &spec) || (spec.kind != T2_ADAPT_NONE && !(dsp = open_dispatcher(m, &spec, kind, o, &fixed)))) {
+        fclose(f);
+        done_free(&done);
+        return -1;
+    }
+    int per_request = t2_adapt_per_request(&spec);
+    if (dsp) ast.strategy = spec.text;
     // Up to EVAL_BATCH items decode together (t2_lm_forward_batch reads each weight once for all of
     // them), as many as fit ~2 GB of f32 KV cache.
     int n_ctx = cfg->max_position < 4096 ? cfg->max_position : 4096;
     double kv = 2.0 * cfg->n_layers * n_ctx * cfg->n_kv_heads * cfg->head_dim * sizeof(float);
     int nb = (int)(2e9 / kv);
-    int want = o->batch > 0 && o->batch < EVAL_BATCH ? o->batch : EVAL_BATCH;
+    int want = per_request ? 1 : o->batch > 0 && o->batch < EVAL_BATCH ? o->batch : EVAL_BATCH;
     nb = nb < 1 ? 1 : nb > want ? want : nb;
     t2_lm_state *sts[EVAL_BATCH] = {0};
     for (int k = 0; k < nb; k++)
@@ -310,6 +420,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
             for (int q = 0; q < k; q++) t2_lm_state_free(sts[q]);
             fclose(f);
             done_free(&done);
+            t2_dispatcher_free(dsp);
             return -1;
         }
     int V = cfg->vocab_size;
@@ -333,6 +444,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         t2_gen_params gps[EVAL_BATCH];
         t2_prompt ps[EVAL_BATCH];
         char *shown[EVAL_BATCH] = {0};
+        t2_adapt_choice choice[EVAL_BATCH];
         int started = 0, prepared = 0, H = cfg->hidden_size;
         for (int k = 0; k < nc && rc == 0; k++) {   // the prompts (images from the batch cache)
             const t2_eval_item *it = &set->items[idx[k]];
@@ -343,6 +455,14 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
             if (it->image) {
                 rc = take_rows(m, set, idx[k], total, &done, &cache, &rows);
                 n_img = rc == 0;
+            }
+            choice[k] = fixed;
+            if (rc == 0 && per_request) {   // pass 1: the request as the dispatch prompt quotes it (no suffix)
+                t2_eval_opts bare = *o;
+                bare.prompt_suffix = "";
+                char *req = t2_eval_prompt(it, &bare);
+                rc = t2_dispatcher_choose(dsp, req, &rows, n_img, &choice[k]);
+                free(req);
             }
             if (rc == 0) {
                 sprintf(content, "%s%s", n_img ? "<image>\n" : "", q);
@@ -418,6 +538,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
                 memcpy(logits + (size_t)who[q] * V, blog + (size_t)q * V, sizeof(float) * V);
         }
         double each = (t2_now() - tc) / nc;
+        if (per_request) each -= choice[0].first_pass_s + choice[0].apply_s;   // the second pass alone
         for (int k = 0; k < started; k++) {
             t2_gen_result res;
             t2_gen_end(&gens[k], &res);
@@ -425,7 +546,8 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
                 const t2_eval_item *it = &set->items[idx[k]];
                 double sc = t2_eval_score(it, res.text);
                 accs_add(&a, it, sc);
-                write_sample(f, it, shown[k], res.text, res.len, sc, each);
+                if (dsp) adapt_add(&ast, it, &choice[k], each);
+                write_sample(f, it, shown[k], res.text, res.len, sc, each, dsp ? &choice[k] : NULL);
             }
             t2_gen_result_free(&res);
         }
@@ -436,8 +558,9 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
     double wall = t2_now() - t0;
     if (rc == 0) {
         progress(o, total, total, t0, &a, &last, 1);
-        rc = write_results(o->out_dir, set, &a, o, wall, "run");
+        rc = write_results(o->out_dir, set, &a, o, wall, "run", dsp ? &ast : NULL);
         if (rc == 0) print_table(set, &a);
+        if (rc == 0 && dsp) print_adapt(&ast);
         sum->n = a.all.n;
         sum->score = a.all.n ? 100.0 * a.all.sum / a.all.n : 0;
         sum->wall_s = wall;
@@ -450,6 +573,8 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
     free(logits);
     free(blog);
     for (int k = 0; k < nb; k++) t2_lm_state_free(sts[k]);
+    free(ast.cells);
+    t2_dispatcher_free(dsp);
     return rc;
 }
 
@@ -532,12 +657,12 @@ int t2_eval_score_file(const t2_eval_set *set, const char *predictions, const t2
         double s = k >= 0 ? t2_eval_score(it, answers[k]) : 0.0;
         if (k < 0) a.missing++;
         accs_add(&a, it, s);
-        if (f) write_sample(f, it, NULL, k >= 0 ? answers[k] : "", k >= 0 ? strlen(answers[k]) : 0, s, 0);
+        if (f) write_sample(f, it, NULL, k >= 0 ? answers[k] : "", k >= 0 ? strlen(answers[k]) : 0, s, 0, NULL);
     }
     if (f) fclose(f);
     if (rc == 0) {
         double wall = t2_now() - t0;
-        if (o->out_dir) rc = write_results(o->out_dir, set, &a, o, wall, "score");
+        if (o->out_dir) rc = write_results(o->out_dir, set, &a, o, wall, "score", NULL);
         if (rc == 0) print_table(set, &a);
         sum->n = a.all.n;
         sum->score = a.all.n ? 100.0 * a.all.sum / a.all.n : 0;
@@ -601,5 +726,263 @@ int t2_eval_compare(const char *const *dirs, int n, const char *chart) {
     }
     for (int i = 0; i < n; i++) cJSON_Delete(res[i]);
     free(res);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Few-shot adaptation: CEM over the mixing weights (experts/cem.h) with the examples as fitness.
+
+t2_fewshot_opts t2_fewshot_defaults(void) {
+    t2_fewshot_opts o = {0};
+    o.population = 32;
+    o.generations = 100;
+    o.elite = 0.2f;
+    o.init_std = 0.5f;
+    o.seed = 1;
+    return o;
+}
+
+#define FEWSHOT_MAX_ANSWER 64   // reference-answer tokens scored for the tie-break
+
+typedef struct {
+    t2_vlm *m;
+    t2_dispatcher *d;
+    const t2_eval_set *shots;
+    t2_chat_kind kind;
+    const t2_eval_opts *eo;
+    t2_prompt *ps;                 // (n) the prompts, images spliced in (the weights do not change them)
+    int32_t *ans;                  // (n, FEWSHOT_MAX_ANSWER) reference-answer ids
+    int *n_ans;
+    int n, n_ctx, K, per_matrix;
+    const t2_expert *ex[T2_ADAPT_MAX_MIX];
+    t2_lm_state *st;
+    float *logits, *all;           // (vocab), (FEWSHOT_MAX_ANSWER, vocab)
+    t2_sampler *smp;
+    const t2_fewshot_opts *fo;
+    double t0;
+} fewshot_ctx;
+
+// log softmax(LOGITS(V))[ID]
+static double log_prob(const float *logits, int V, int id) {
+    float mx = logits[0];
+    for (int v = 1; v < V; v++) mx = logits[v] > mx ? logits[v] : mx;
+    double z = 0;
+    for (int v = 0; v < V; v++) z += exp((double)logits[v] - mx);
+    return (double)logits[id] - mx - log(z);
+}
+
+// Accuracy (mean score) and mean per-token answer log-likelihood over the examples under expert E.
+static int shots_score(fewshot_ctx *c, const t2_expert *e, double *acc, double *ll) {
+    if (t2_svf_apply(t2_dispatcher_adapter(c->d), e)) return -1;
+    t2_lm *lm = t2_vlm_lm(c->m);
+    int V = t2_vlm_lm_cfg(c->m)->vocab_size;
+    double sa = 0, sl = 0;
+    for (int i = 0; i < c->n; i++) {
+        const t2_eval_item *it = &c->shots->items[i];
+        t2_prompt *p = &c->ps[i];
+        t2_lm_state_rewind(c->st, 0);
+        if (t2_lm_forward(lm, c->st, p->ids, p->embeds, p->is_embed, p->n, c->logits, 0)) return -1;
+        const int32_t *a = c->ans + (size_t)i * FEWSHOT_MAX_ANSWER;
+        int na = c->n_ans[i];
+        double lp = na > 0 ? log_prob(c->logits, V, a[0]) : 0;
+        t2_gen_params gp = {0};
+        int n_predict = c->eo->n_predict > 0 ? c->eo->n_predict : it->metric == T2_METRIC_GSM8K ? 256 : 32;
+        gp.n_predict = n_predict < c->n_ctx - p->n - FEWSHOT_MAX_ANSWER ? n_predict : c->n_ctx - p->n - FEWSHOT_MAX_ANSWER;
+        if (c->kind != T2_CHAT_NONE && t2_chat_stop_text(c->kind)) gp.stops[gp.n_stops++] = t2_chat_stop_text(c->kind);
+        t2_gen_result res;
+        int rc = t2_generate(lm, c->st, t2_vlm_tok(c->m), c->smp, c->logits, p->ids, p->n, &gp, &res);
+        if (rc == 0) sa += t2_eval_score(it, res.text);
+        t2_gen_result_free(&res);
+        if (rc) return -1;
+        if (na > 1) {   // teacher-forced: the answer after the prompt
+            t2_lm_state_rewind(c->st, p->n);
+            if (t2_lm_forward(lm, c->st, a, NULL, NULL, na - 1, c->all, 1)) return -1;
+            for (int t = 1; t < na; t++) lp += log_prob(c->all + (size_t)(t - 1) * V, V, a[t]);
+        }
+        sl += na > 0 ? lp / na : 0;
+    }
+    *acc = c->n ? sa / c->n : 0;
+    *ll = c->n ? sl / c->n : 0;
+    return 0;
+}
+
+static int fewshot_fitness(void *ctx, const float *x, double *f, double *tie) {
+    fewshot_ctx *c = ctx;
+    t2_expert *mix = t2_expert_mix(c->ex, c->K, x, c->per_matrix);
+    if (!mix) return -1;
+    int rc = shots_score(c, mix, f, tie);
+    t2_expert_free(mix);
+    return rc;
+}
+
+static void fewshot_progress(void *ctx, int gen, int gens, double best, double gbest, double gmean, double msd) {
+    fewshot_ctx *c = ctx;
+    if (!c->fo->progress) return;
+    fprintf(stderr, "fewshot: generation %d/%d  best accuracy %.3f  this generation best %.3f mean %.3f  mean std %.4f  (%.1f s)\n",
+            gen, gens, best, gbest, gmean, msd, t2_now() - c->t0);
+}
+
+int t2_eval_fewshot(t2_vlm *m, t2_dispatcher *d, const t2_eval_set *shots, const t2_eval_opts *eo,
+                    const t2_fewshot_opts *fo, t2_fewshot_result *res, t2_expert **out) {
+    memset(res, 0, sizeof *res);
+    if (out) *out = NULL;
+    t2_registry *reg = t2_dispatcher_registry(d);
+    if (!reg || !t2_dispatcher_adapter(d)) return t2_fail("few-shot adaptation needs the model's expert registry");
+    if (shots->n < 1) return t2_fail("few-shot adaptation needs at least one example");
+    fewshot_ctx c = {.m = m, .d = d, .shots = shots, .eo = eo, .fo = fo, .per_matrix = fo->per_matrix};
+    // The experts mixed.
+    int rc = 0;
+    if (fo->experts) {
+        const char *p = fo->experts;
+        while (*p && rc == 0) {
+            size_t n = strcspn(p, ",");
+            char name[T2_ADAPT_NAME];
+            snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name - 1 ? n : sizeof name - 1), p);
+            int i = t2_registry_find(reg, name);
+            if (i < 0) rc = t2_fail("%s: no expert named '%s'", t2_registry_path(reg), name);
+            else if (c.K == T2_ADAPT_MAX_MIX) rc = t2_fail("few-shot: at most %d experts", T2_ADAPT_MAX_MIX);
+            else if (!(c.ex[c.K] = t2_registry_expert(reg, i))) rc = -1;
+            else snprintf(res->names[c.K++], T2_ADAPT_NAME, "%s", name);
+            p += n + (p[n] == ',');
+        }
+    } else {
+        for (int i = 0; i < t2_registry_count(reg) && rc == 0 && c.K < T2_ADAPT_MAX_MIX; i++) {
+            const t2_registry_entry *en = t2_registry_at(reg, i);
+            if (!en->label[0]) continue;
+            if (!(c.ex[c.K] = t2_registry_expert(reg, i))) rc = -1;
+            else snprintf(res->names[c.K++], T2_ADAPT_NAME, "%s", en->name);
+        }
+    }
+    if (rc) return -1;
+    if (c.K < 1) return t2_fail("%s: no experts to mix (give --experts or dispatch entries)", t2_registry_path(reg));
+    res->K = c.K;
+    // The prompts, once.
+    const t2_lm_config *cfg = t2_vlm_lm_cfg(m);
+    const t2_tokenizer *tok = t2_vlm_tok(m);
+    if (!tok) return t2_fail("%s has no tokenizer", t2_vlm_dir(m));
+    if (t2_vlm_chat_kind(m, eo->template_name, &c.kind)) {
+        if (eo->template_name) return -1;
+        c.kind = T2_CHAT_NONE;
+    }
+    c.n_ctx = cfg->max_position < 4096 ? cfg->max_position : 4096;
+    c.ps = t2_calloc((size_t)shots->n, sizeof(t2_prompt));
+    c.ans = t2_calloc((size_t)shots->n * FEWSHOT_MAX_ANSWER, sizeof(int32_t));
+    c.n_ans = t2_calloc((size_t)shots->n, sizeof(int));
+    for (int i = 0; i < shots->n && rc == 0; i++, c.n++) {
+        const t2_eval_item *it = &shots->items[i];
+        t2_image_rows rows = {0};
+        int n_img = 0;
+        if (it->image) {
+            t2_image im;
+            if ((rc = t2_image_load(it->image, &im, 0))) break;
+            rc = t2_vlm_encode_images(m, &im, 1, &rows);
+            t2_image_free(&im);
+            if (rc) break;
+            n_img = 1;
+        }
+        char *q = t2_eval_prompt(it, eo), *content = t2_malloc(strlen(q) + 16), *text = NULL;
+        sprintf(content, "%s%s", n_img ? "<image>\n" : "", q);
+        if (c.kind != T2_CHAT_NONE) {
+            t2_chat_msg msg = {"user", content};
+            if (!(text = t2_chat_render(c.kind, &msg, 1, t2_tok_bos_text(tok)))) rc = -1;
+        }
+        if (rc == 0) rc = t2_vlm_prompt_text(m, text ? text : content, c.kind == T2_CHAT_NONE, &rows, n_img, &c.ps[i]);
+        if (rc == 0 && c.ps[i].n + FEWSHOT_MAX_ANSWER + 8 >= c.n_ctx) rc = t2_fail("the prompt has %d positions: too long", c.ps[i].n);
+        if (rc == 0 && it->n_answers > 0) {
+            const char *ref = it->answers[0];
+            char gold[64];
+            if (it->metric == T2_METRIC_GSM8K && t2_gsm8k_gold(ref, gold, sizeof gold) > 0) ref = gold;
+            int na = t2_tok_encode(tok, ref, 0, 0, c.ans + (size_t)i * FEWSHOT_MAX_ANSWER, FEWSHOT_MAX_ANSWER);
+            if (na < 0) rc = -1;
+            c.n_ans[i] = na > FEWSHOT_MAX_ANSWER ? FEWSHOT_MAX_ANSWER : na < 0 ? 0 : na;
+        }
+        if (rc) t2_error_prefix("few-shot example %d (id %s): ", i + 1, it->id);
+        free(rows.rows);
+        free(text);
+        free(content);
+        free(q);
+    }
+    if (rc == 0 && !(c.st = t2_lm_state_new(t2_vlm_lm(m), c.n_ctx, FEWSHOT_MAX_ANSWER > 512 ? FEWSHOT_MAX_ANSWER : 512))) rc = -1;
+    t2_cem_result cr = {0};
+    if (rc == 0) {
+        c.logits = t2_malloc(sizeof(float) * (size_t)cfg->vocab_size);
+        c.all = t2_malloc(sizeof(float) * (size_t)cfg->vocab_size * FEWSHOT_MAX_ANSWER);
+        c.smp = t2_sampler_new(cfg->vocab_size, t2_sampler_defaults());
+        c.t0 = t2_now();
+        double bll;
+        rc = shots_score(&c, NULL, &res->base_accuracy, &bll);
+        if (rc == 0 && fo->progress)
+            fprintf(stderr, "fewshot: %d examples, %d experts, base accuracy %.3f (log-likelihood %.3f)\n", c.n, c.K,
+                    res->base_accuracy, bll);
+        int count = t2_svf_count(c.ex[0]->svf);
+        t2_cem_opts co = t2_cem_defaults(c.per_matrix ? c.K * count : c.K);
+        co.population = fo->population > 0 ? fo->population : 32;
+        co.generations = fo->generations > 0 ? fo->generations : 100;
+        co.elite = fo->elite > 0 ? fo->elite : 0.2f;
+        co.init_std = fo->init_std > 0 ? fo->init_std : 0.5f;
+        co.init_mean = 1.0f / c.K;
+        co.patience = fo->patience;
+        co.seed = fo->seed;
+        co.progress = fewshot_progress;
+        co.ctx = &c;
+        if (rc == 0) rc = t2_cem_run(&co, fewshot_fitness, &c, &cr);
+        if (rc == 0) {
+            res->accuracy = cr.best_fitness;
+            res->loglik = cr.best_tie;
+            res->generations = cr.generations;
+            res->evaluations = cr.evaluations;
+            res->n_examples = c.n;
+            res->seconds = t2_now() - c.t0;
+            for (int k = 0; k < c.K; k++) {
+                double s = 0;
+                int nm = c.per_matrix ? count : 1;
+                for (int i = 0; i < nm; i++) s += cr.best[(size_t)k * nm + i];
+                res->alpha[k] = (float)(s / nm);
+            }
+            // The result: an ordinary expert, its settings recording the search.
+            t2_expert *best = t2_expert_mix(c.ex, c.K, cr.best, c.per_matrix);
+            if (!best) rc = -1;
+            else {
+                cJSON *sj = cJSON_CreateObject();
+                cJSON_AddStringToObject(sj, "strategy", "fewshot");
+                cJSON *mj = cJSON_AddObjectToObject(sj, "mixture");
+                for (int k = 0; k < c.K; k++) cJSON_AddNumberToObject(mj, res->names[k], res->alpha[k]);
+                if (c.per_matrix) {
+                    cJSON *pm = cJSON_AddArrayToObject(sj, "alpha_per_matrix");
+                    for (int k = 0; k < c.K * count; k++) cJSON_AddItemToArray(pm, cJSON_CreateNumber(cr.best[k]));
+                }
+                cJSON_AddBoolToObject(sj, "per_matrix", c.per_matrix);
+                cJSON_AddNumberToObject(sj, "examples", c.n);
+                cJSON_AddNumberToObject(sj, "accuracy", res->accuracy);
+                cJSON_AddNumberToObject(sj, "base_accuracy", res->base_accuracy);
+                cJSON_AddNumberToObject(sj, "loglik", res->loglik);
+                cJSON_AddNumberToObject(sj, "population", co.population);
+                cJSON_AddNumberToObject(sj, "generations", res->generations);
+                cJSON_AddNumberToObject(sj, "elite", co.elite);
+                cJSON_AddNumberToObject(sj, "init_std", co.init_std);
+                char *settings = cJSON_PrintUnformatted(sj);
+                cJSON_Delete(sj);
+                t2_expert_describe(best, "fewshot", settings, 100.0 * res->accuracy);
+                free(settings);
+                if (out) {
+                    *out = t2_expert_mix(c.ex, c.K, cr.best, c.per_matrix);
+                    t2_expert_describe(*out, "fewshot", best->settings, best->score);
+                }
+                const char *names[T2_ADAPT_MAX_MIX];
+                for (int k = 0; k < c.K; k++) names[k] = res->names[k];
+                t2_dispatcher_set_fixed(d, best, names, res->alpha, c.K);
+            }
+        }
+        t2_svf_apply(t2_dispatcher_adapter(d), NULL);   // the base until the dispatcher applies its choice
+    }
+    t2_cem_result_free(&cr);
+    for (int i = 0; c.ps && i < shots->n; i++) t2_prompt_free(&c.ps[i]);
+    free(c.ps);
+    free(c.ans);
+    free(c.n_ans);
+    t2_lm_state_free(c.st);
+    free(c.logits);
+    free(c.all);
+    if (c.smp) t2_sampler_free(c.smp);
     return rc;
 }

@@ -6,6 +6,7 @@
 #ifndef T2_EVAL_RUN_H
 #define T2_EVAL_RUN_H
 #include "eval/bench.h"
+#include "experts/dispatch.h"
 #include "fusion/vlm.h"
 
 // lmms-eval's default VQA prompt suffix.
@@ -22,7 +23,12 @@ typedef struct {
     int progress;               // 1 = progress on stderr
     const char *model_name;     // for the reports
     int batch;                  // items decoded together (0 = default 4; fewer if their KV caches would
-                                // exceed ~2 GB)
+                                // exceed ~2 GB; 1 with a per-request --adapt strategy)
+    const char *adapt;          // --adapt strategy (experts/dispatch.h; NULL = none): samples.jsonl records
+                                // each item's choice, mixture and pass timings; results.json the strategy,
+                                // the dispatch confusion matrix (per task, the labels chosen) and the
+                                // first / second pass time ratio
+    int first_max_tokens;       // the first pass's token cap (0 = dispatch default)
 } t2_eval_opts;
 
 typedef struct {
@@ -38,6 +44,38 @@ char *t2_eval_prompt(const t2_eval_item *it, const t2_eval_opts *o);
 // Contract: run every item of SET (up to opts->limit) through M greedily, score it, write the reports.
 // -1 + error (the item's id) on a model failure or an unwritable out_dir.
 int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eval_summary *sum);
+// Few-shot adaptation (Transformer² strategy C): CEM over the mixing weights α of registry experts,
+// fitness = greedy accuracy on a few examples, ties broken by the mean per-token log-likelihood of
+// their reference answers (experts/cem.h).
+typedef struct {
+    int population, generations;   // 32, 100
+    float elite, init_std;          // 0.2, 0.5 (α init 1/K, samples clamped to [0, 1])
+    int per_matrix;                 // one α per expert per matrix (the official "per layer") instead of per expert
+    const char *experts;            // comma-separated registry names (NULL: every dispatched expert)
+    int patience;                   // stop when the best has not improved for N generations (0 = never)
+    uint64_t seed;
+    int progress;                   // a line per generation on stderr
+} t2_fewshot_opts;
+
+typedef struct {
+    int K;                                          // experts mixed
+    char names[T2_ADAPT_MAX_MIX][T2_ADAPT_NAME];
+    float alpha[T2_ADAPT_MAX_MIX];                  // per expert (per matrix: the mean over matrices)
+    double accuracy, loglik;                        // the best sample's fitness (accuracy in [0, 1])
+    double base_accuracy;                           // the base weights on the same examples
+    int generations, evaluations, n_examples;
+    double seconds;
+} t2_fewshot_result;
+
+t2_fewshot_opts t2_fewshot_defaults(void);
+// Contract: search the mixture for SHOTS (items scored by their metric; prompts as t2_eval_prompt
+// with EO's settings, EO->n_predict tokens) through D's registry and adapter. D uses the best mixture
+// from then on (t2_dispatcher_set_fixed); *OUT (when OUT is non-NULL) gets a copy as an ordinary
+// expert (task "fewshot", settings JSON with the mixture and the search, the examples' accuracy × 100
+// as its score). -1 + error.
+int t2_eval_fewshot(t2_vlm *m, t2_dispatcher *d, const t2_eval_set *shots, const t2_eval_opts *eo,
+                    const t2_fewshot_opts *fo, t2_fewshot_result *res, t2_expert **out);
+
 // Contract: score PREDICTIONS (the official results format [{"question_id", "answer"}], or a t2 /
 // lmms-eval samples.jsonl with "id" / "doc_id" and "prediction" / "filtered_resps") against SET and
 // write results.json + samples.jsonl to o->out_dir (if set). Items without a prediction count as

@@ -359,13 +359,39 @@ void t2_srv_request_free(t2_srv_request *rq) {
 
 // ---- adaptation ----
 
-int t2_srv_adapt_choose(const char *strategy, t2_srv_adapt *out, t2_srv_error *e) {
+int t2_srv_adapt_choose_with(t2_dispatcher *d, const char *strategy, const char *question, const t2_image_rows *images,
+                             int n, t2_srv_adapt *out, t2_adapt_choice *choice, t2_srv_error *e) {
     memset(out, 0, sizeof *out);
     snprintf(out->strategy, sizeof out->strategy, "none");
-    if (!strategy || !*strategy || !strcmp(strategy, "none")) return 0;
-    // Where experts/ plugs in: "prompt" / "classifier" run a dispatch (first) pass and fill expert or
-    // mix_names/mix_weights and first_pass_ms; "expert:NAME" picks NAME from the registry.
-    return BAD(e, "adapt_unavailable", "adaptation strategy '%s' is not available: this model has no experts", strategy);
+    t2_adapt_choice local;
+    if (!choice) choice = &local;
+    memset(choice, 0, sizeof *choice);
+    if (!strategy || !*strategy || !strcmp(strategy, "none")) {
+        if (d && t2_dispatcher_apply(d, choice)) return t2_srv_fail(e, 500, "server_error", "adapt_failed", "%s", t2_last_error());
+        return 0;
+    }
+    if (!d) return BAD(e, "adapt_unavailable", "adaptation strategy '%s' is not available: this model has no experts", strategy);
+    t2_adapt_spec spec;
+    if (t2_adapt_parse(strategy, &spec)) return BAD(e, "invalid_adapt", "t2.adapt: %s", t2_last_error());
+    if (t2_dispatcher_choose_as(d, &spec, question ? question : "", images, n, choice)) {
+        const char *msg = t2_last_error();
+        if (strstr(msg, "not available") || strstr(msg, "no expert named") || strstr(msg, "few-shot") || strstr(msg, "mixtures"))
+            return BAD(e, "adapt_unavailable", "%s", msg);
+        return t2_srv_fail(e, 500, "server_error", "adapt_failed", "%s", msg);
+    }
+    snprintf(out->strategy, sizeof out->strategy, "%.63s", spec.text);
+    snprintf(out->expert, sizeof out->expert, "%s", choice->expert);
+    out->n_mix = choice->n_mix < T2_SRV_MAX_MIX ? choice->n_mix : T2_SRV_MAX_MIX;
+    for (int k = 0; k < out->n_mix; k++) {
+        snprintf(out->mix_names[k], sizeof out->mix_names[k], "%s", choice->mix_names[k]);
+        out->mix_weights[k] = choice->mix_alpha[k];
+    }
+    out->first_pass_ms = choice->first_pass_s * 1e3;
+    return 0;
+}
+
+int t2_srv_adapt_choose(const char *strategy, t2_srv_adapt *out, t2_srv_error *e) {
+    return t2_srv_adapt_choose_with(NULL, strategy, NULL, NULL, 0, out, NULL, e);
 }
 
 void t2_srv_adapt_json(struct cJSON *obj, const t2_srv_adapt *a, double second_pass_ms) {

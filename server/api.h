@@ -6,6 +6,7 @@
 #define T2_SERVER_API_H
 #include <stddef.h>
 #include <stdint.h>
+#include "experts/dispatch.h"
 #include "language/chat.h"
 #include "language/generate.h"
 #include "language/sampler.h"
@@ -80,8 +81,15 @@ typedef struct {
     double first_pass_ms;     // the dispatch pass
 } t2_srv_adapt;
 
-// Contract: THE place where the adaptation strategy is chosen and applied before the answering pass.
-// Today no model has experts: "none" (or "") → OUT with strategy "none"; anything else → 400
+// Contract: THE place where the adaptation strategy is chosen and applied before the answering pass:
+// STRATEGY (the --adapt grammar, experts/dispatch.h; "" = none) over D (the model's dispatcher, NULL
+// when the model has no experts/registry.json): prompt / classifier run the first pass on QUESTION and
+// the request's N encoded IMAGES; expert:NAME / mix: apply registry experts; anything D cannot do → 400.
+// OUT is the report, CHOICE (may be NULL) what the engine re-applies before each compute step. A
+// forward failure is a 500. Call with the model's compute lock held.
+int t2_srv_adapt_choose_with(t2_dispatcher *d, const char *strategy, const char *question, const t2_image_rows *images,
+                             int n, t2_srv_adapt *out, t2_adapt_choice *choice, t2_srv_error *e);
+// Contract: the same without a model: "none" (or "") → OUT with strategy "none"; anything else → 400
 // "adaptation strategy '...' is not available: this model has no experts".
 int t2_srv_adapt_choose(const char *strategy, t2_srv_adapt *out, t2_srv_error *e);
 

@@ -10,6 +10,7 @@
 #include "server/engine.h"
 #include "core/error.h"
 #include "core/util.h"
+#include "experts/registry.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +31,8 @@ typedef struct {
 struct t2_srv_engine {
     t2_vlm *m;
     t2_chat_kind kind;
+    t2_dispatcher *dsp;              // the model's experts (NULL: none); its weights are switched per
+                                     // slot under the compute lock (cached: a pointer swap)
     int n_slots, queue_cap, n_ctx;
     int test_delay_ms;               // T2_SERVE_TEST_DELAY_MS: a pause per token, for the tests only
     slot *slots;
@@ -46,6 +49,7 @@ struct t2_srv_job {
     int slot;
     t2_srv_request rq;
     t2_srv_adapt adapt;
+    t2_adapt_choice choice;          // re-applied before each unit of this job's compute
     t2_sampler *smp;
     t2_gen_params gp;
     t2_gen g;
@@ -63,6 +67,10 @@ struct t2_srv_job {
     double t_queue, t_encode, t_prefill, t_decode, t_start;
 };
 
+// Takes the compute lock for job J (NULL: no weights needed) and puts J's adapted weights on the model.
+static void compute_lock(t2_srv_engine *e);
+static int compute_lock_for(t2_srv_engine *e, const t2_srv_job *j);
+
 static void compute_lock(t2_srv_engine *e) {
     pthread_mutex_lock(&e->compute_mu);
     unsigned long me = e->ticket_next++;
@@ -75,6 +83,25 @@ static void compute_unlock(t2_srv_engine *e) {
     e->ticket_serving++;
     pthread_cond_broadcast(&e->compute_cv);
     pthread_mutex_unlock(&e->compute_mu);
+}
+
+static int compute_lock_for(t2_srv_engine *e, const t2_srv_job *j) {
+    compute_lock(e);
+    return e->dsp ? t2_dispatcher_apply(e->dsp, &j->choice) : 0;
+}
+
+// The text of the request's last user message without its "<image>" markers (malloc'd).
+static char *last_user_text(const t2_srv_request *rq) {
+    const char *c = "";
+    for (int i = 0; i < rq->n_msgs; i++) if (!strcmp(rq->msgs[i].role, "user") && rq->msgs[i].content) c = rq->msgs[i].content;
+    char *out = t2_malloc(strlen(c) + 1), *o = out;
+    while (*c) {
+        if (!strncmp(c, "<image>\n", 8)) { c += 8; continue; }
+        if (!strncmp(c, "<image>", 7)) { c += 7; continue; }
+        *o++ = *c++;
+    }
+    *o = 0;
+    return out;
 }
 
 t2_srv_engine *t2_srv_engine_new(t2_vlm *m, int slots, int queue, int n_ctx, const char *tmpl) {
@@ -103,6 +130,16 @@ t2_srv_engine *t2_srv_engine_new(t2_vlm *m, int slots, int queue, int n_ctx, con
         if (!e->slots[i].st) { t2_srv_engine_free(e); return NULL; }
         e->slots[i].logits = t2_malloc(sizeof(float) * (size_t)cfg->vocab_size);
     }
+    char reg[4096];   // experts: the registry beside the model, if any
+    if (t2_registry_default_path(reg, sizeof reg, t2_vlm_dir(m)) == 0 && t2_file_exists(reg)) {
+        t2_adapt_spec spec;
+        t2_adapt_parse("prompt", &spec);
+        t2_dispatch_opts dop = t2_dispatch_defaults();
+        dop.chat = kind;
+        dop.cache_slots = slots + 2;   // each slot's choice stays cached
+        if (!(e->dsp = t2_dispatcher_new(m, &spec, &dop)))
+            fprintf(stderr, "t2 serve: experts unavailable: %s\n", t2_last_error());
+    }
     const char *delay = getenv("T2_SERVE_TEST_DELAY_MS");
     if (delay) e->test_delay_ms = atoi(delay);
     pthread_mutex_init(&e->mu, NULL);
@@ -114,6 +151,7 @@ t2_srv_engine *t2_srv_engine_new(t2_vlm *m, int slots, int queue, int n_ctx, con
 
 void t2_srv_engine_free(t2_srv_engine *e) {
     if (!e) return;
+    t2_dispatcher_free(e->dsp);
     for (int i = 0; i < e->n_slots; i++) {
         t2_lm_state_free(e->slots[i].st);
         free(e->slots[i].logits);
@@ -145,6 +183,15 @@ void t2_srv_engine_load(t2_srv_engine *e, int *active, int *waiting, int *slots,
 
 const char *t2_srv_engine_template(const t2_srv_engine *e) { return t2_chat_name(e->kind); }
 int t2_srv_engine_ctx(const t2_srv_engine *e) { return e->n_ctx; }
+
+int t2_srv_engine_experts(t2_srv_engine *e, const char **names, int cap, int *classifier) {
+    t2_registry *r = e->dsp ? t2_dispatcher_registry(e->dsp) : NULL;
+    int n = 0;
+    if (classifier) *classifier = r && t2_registry_classifier(r) >= 0;
+    for (int i = 0; r && i < t2_registry_count(r) && n < cap; i++)
+        if (t2_registry_at(r, i)->label[0]) names[n++] = t2_registry_at(r, i)->name;
+    return n;
+}
 
 // Waits for a free slot; its index, or -1 with ERR (status 0 when the client left).
 static int acquire(t2_srv_engine *e, t2_srv_alive_fn alive, void *actx, t2_srv_error *err) {
@@ -238,9 +285,6 @@ t2_srv_job *t2_srv_job_start(t2_srv_engine *e, t2_srv_request *rq, t2_srv_alive_
     if ((j->slot = acquire(e, alive, alive_ctx, err)) < 0) { t2_srv_job_free(j); return NULL; }
     j->t_start = t2_now();
     j->t_queue = j->t_start - t0;
-    // Pass 1: adaptation (dispatch). Chosen here, before anything is computed for the answer.
-    if (t2_srv_adapt_choose(j->rq.adapt, &j->adapt, err)) { t2_srv_job_free(j); return NULL; }
-
     t2_vlm *m = e->m;
     slot *s = &e->slots[j->slot];
     const t2_lm_config *cfg = t2_vlm_lm_cfg(m);
@@ -256,7 +300,19 @@ t2_srv_job *t2_srv_job_start(t2_srv_engine *e, t2_srv_request *rq, t2_srv_alive_
     double t1 = t2_now();
     int rc = t2_vlm_encode_images(m, j->rq.images, ni, rows);
     j->t_encode = t2_now() - t1;
+    // Pass 1: adaptation (dispatch), on the last user message and the request's images, before
+    // anything is computed for the answer.
     if (!rc) {
+        char *question = last_user_text(&j->rq);
+        int bad = t2_srv_adapt_choose_with(e->dsp, j->rq.adapt, question, rows, ni, &j->adapt, &j->choice, err);
+        free(question);
+        if (bad) {
+            compute_unlock(e);
+            for (int k = 0; k < ni; k++) free(rows[k].rows);
+            free(text);
+            t2_srv_job_free(j);
+            return NULL;
+        }
         rc = t2_vlm_prompt_text(m, text, 0, rows, ni, &p);
         for (int k = 0; k < ni; k++) free(rows[k].rows);
     }
@@ -286,8 +342,8 @@ t2_srv_job *t2_srv_job_start(t2_srv_engine *e, t2_srv_request *rq, t2_srv_alive_
     rc = 0;
     for (int at = 0; at < p.n && !rc; at += PREFILL_BLOCK) {
         int n = p.n - at < PREFILL_BLOCK ? p.n - at : PREFILL_BLOCK;
-        compute_lock(e);
-        rc = t2_lm_forward(t2_vlm_lm(m), s->st, p.ids + at, p.embeds ? p.embeds + (size_t)at * cfg->hidden_size : NULL,
+        rc = compute_lock_for(e, j);
+        if (!rc) rc = t2_lm_forward(t2_vlm_lm(m), s->st, p.ids + at, p.embeds ? p.embeds + (size_t)at * cfg->hidden_size : NULL,
                            p.is_embed + at, n, s->logits, 0);
         compute_unlock(e);
     }
@@ -327,8 +383,8 @@ int t2_srv_job_step(t2_srv_job *j, const char **text, size_t *len) {
         if (e->cancel) { job_over(j, NULL); break; }
         if (j->alive && ++j->steps % ALIVE_EVERY == 0 && !j->alive(j->alive_ctx)) { job_over(j, NULL); break; }
         if (j->have_next) {
-            compute_lock(e);
-            int rc = t2_lm_forward(t2_vlm_lm(e->m), s->st, &j->next, NULL, NULL, 1, s->logits, 0);
+            int rc = compute_lock_for(e, j);
+            if (!rc) rc = t2_lm_forward(t2_vlm_lm(e->m), s->st, &j->next, NULL, NULL, 1, s->logits, 0);
             compute_unlock(e);
             j->have_next = 0;
             if (e->test_delay_ms > 0) {

@@ -21,6 +21,9 @@ void t2_srv_engine_drain(t2_srv_engine *e, int cancel);
 void t2_srv_engine_load(t2_srv_engine *e, int *active, int *waiting, int *slots, int *queue);
 const char *t2_srv_engine_template(const t2_srv_engine *e);
 int t2_srv_engine_ctx(const t2_srv_engine *e);
+// Contract: the names of the model's dispatched experts (experts/registry.json) into NAMES (up to CAP);
+// returns how many (0: the model has no experts). *CLASSIFIER = 1 when the registry has one.
+int t2_srv_engine_experts(t2_srv_engine *e, const char **names, int cap, int *classifier);
 
 // Returns 0 when the client that asked is gone (polled while waiting and generating).
 typedef int (*t2_srv_alive_fn)(void *ctx);

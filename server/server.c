@@ -122,7 +122,11 @@ static char *model_object(const t2_server *s) {
     cJSON_AddBoolToObject(meta, "vision", t2_vlm_has_vision(s->m));
     cJSON_AddStringToObject(meta, "chat_template", t2_srv_engine_template(s->engine));
     cJSON_AddNumberToObject(meta, "n_ctx", t2_srv_engine_ctx(s->engine));
-    cJSON_AddArrayToObject(meta, "experts");
+    cJSON *ex = cJSON_AddArrayToObject(meta, "experts");
+    const char *names[64];
+    int classifier = 0, ne = t2_srv_engine_experts(s->engine, names, 64, &classifier);
+    for (int i = 0; i < ne; i++) cJSON_AddItemToArray(ex, cJSON_CreateString(names[i]));
+    cJSON_AddBoolToObject(meta, "classifier", classifier);
     cJSON *list = cJSON_CreateObject();
     cJSON_AddStringToObject(list, "object", "list");
     cJSON_AddItemToArray(cJSON_AddArrayToObject(list, "data"), o);
