@@ -527,6 +527,16 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 
 // ---- life cycle ----
 
+// Everything a server owns but the daemon (stopped before, or never started).
+static void release(t2_server *s) {
+    t2_srv_engine_free(s->engine);
+    free(s->model_name);
+    free(s->www_dir);
+    free(s->samples_dir);
+    free(s->media_dir);
+    free(s);
+}
+
 t2_server *t2_server_start(t2_vlm *m, const t2_server_opts *o) {
     t2_server *s = t2_calloc(1, sizeof *s);
     s->m = m;
@@ -598,12 +608,7 @@ t2_server *t2_server_start(t2_vlm *m, const t2_server_opts *o) {
     s->port = di ? di->port : s->o.port;
     return s;
 fail:
-    t2_srv_engine_free(s->engine);
-    free(s->model_name);
-    free(s->www_dir);
-    free(s->samples_dir);
-    free(s->media_dir);
-    free(s);
+    release(s);
     return NULL;
 }
 
@@ -628,10 +633,5 @@ void t2_server_stop(t2_server *s, double drain_s) {
     }
     MHD_stop_daemon(s->d);
     s->d = NULL;
-    t2_srv_engine_free(s->engine);
-    free(s->model_name);
-    free(s->www_dir);
-    free(s->samples_dir);
-    free(s->media_dir);
-    free(s);
+    release(s);
 }

@@ -30,12 +30,6 @@ static void csv(char *out, size_t cap, const int32_t *v, int n) {
     for (int i = 0; i < n && k < cap; i++) k += (size_t)snprintf(out + k, cap - k, "%s%d", i ? "," : "", v[i]);
 }
 
-static double max_abs(const float *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-
 // The loss (1e-5 relative) and every parameter gradient (1e-4 relative to its largest magnitude)
 // against the reference file WANT; prints the worst tensor. LABEL tags the case in messages.
 static void check_loss_and_grads(t2_lm_train *tr, t2_st *want, float loss, const char *name, const char *label) {
@@ -57,7 +51,7 @@ static void check_loss_and_grads(t2_lm_train *tr, t2_st *want, float loss, const
         T2_CHECK(r && (size_t)r->numel == numel, "%s%s: reference gradient %s missing or wrong size", name, label, key);
         if (!r) continue;
         const float *rg = r->data;
-        double m = max_abs(rg, numel), d = 0;
+        double m = t2_test_max_abs(rg, numel), d = 0;
         for (size_t j = 0; j < numel; j++) if (fabs(g[j] - rg[j]) > d) d = fabs(g[j] - rg[j]);
         double rel = d / (m > 0 ? m : 1);
         T2_CHECK(rel <= 1e-4, "%s%s: gradient %s relative error %.3g (max |g| %.3g)", name, label, tn, rel, m);
@@ -114,7 +108,7 @@ static void check_fd(t2_lm_train *tr, const char *name) {
         t2_lm_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
         // one layer per kind: skip layer 1+ of per-layer tensors
         if (!strncmp(tn, "layers.", 7) && strncmp(tn, "layers.0.", 9)) continue;
-        double gmax = max_abs(g, numel);
+        double gmax = t2_test_max_abs(g, numel);
         // the largest-gradient entry, one in the middle, and entry 0 (row 0 of the embedding is token 0,
         // repeated in the padding: its gradient sums three positions)
         size_t idx[3] = {0, (numel * 7) / 13, 0};
@@ -180,7 +174,7 @@ static void check_embeds(const t2_test_env *e, const char *dir, const char *name
     T2_CHECK(de && r && r->numel == (int64_t)N * C, "%s+embeds: dembeds / reference grad.embeds missing", name);
     if (de && r && r->numel == (int64_t)N * C) {
         const float *rg = r->data;
-        double m = 0, d = 0, ma = max_abs(rg, (size_t)N * C), da = 0;
+        double m = 0, d = 0, ma = t2_test_max_abs(rg, (size_t)N * C), da = 0;
         for (int i = 0; i < N; i++)
             for (int j = 0; j < C; j++) {
                 size_t k = (size_t)i * C + j;
@@ -212,7 +206,7 @@ static void check_embeds(const t2_test_env *e, const char *dir, const char *name
     T2_CHECK(!memcmp(g1, gb, sizeof(float) * np), "%s+embeds: token ids at embedded positions changed gradients", name);
     if (t2_lm_train_params(tr)->lm_head) {
         const float *ge = t2_lm_train_grads(tr)->embed;
-        T2_CHECK(max_abs(ge + (size_t)17 * C, C) == 0 && max_abs(ge + (size_t)250 * C, C) == 0,
+        T2_CHECK(t2_test_max_abs(ge + (size_t)17 * C, C) == 0 && t2_test_max_abs(ge + (size_t)250 * C, C) == 0,
                  "%s+embeds: embed_tokens rows of embedded-only tokens got a gradient", name);
     }
     free(g1);
@@ -279,7 +273,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
             const t2_st_tensor *r = t2_st_get(want, key);
             if (!r || r->numel != (int64_t)in * out) { T2_CHECK(0, "hook: %s shape", key); continue; }
             const float *rg = r->data;
-            double m = max_abs(rg, (size_t)r->numel), d = 0;
+            double m = t2_test_max_abs(rg, (size_t)r->numel), d = 0;
             for (int o = 0; o < out; o++)
                 for (int k = 0; k < in; k++) {
                     double s = 0;
@@ -299,9 +293,9 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     t2_lm_train_backward(tr);
     double ad = 0;
     for (size_t i = 0; i < np; i++) if (fabs(gb[i] - 2 * g1[i]) > ad) ad = fabs(gb[i] - 2 * g1[i]);
-    T2_CHECK(ad <= 1e-6 * max_abs(g1, np), "%s: two backwards are not 2x one (%.3g)", name, ad);
+    T2_CHECK(ad <= 1e-6 * t2_test_max_abs(g1, np), "%s: two backwards are not 2x one (%.3g)", name, ad);
     t2_lm_train_zero_grad(tr);
-    T2_CHECK(max_abs(gb, np) == 0, "%s: zero_grad left non-zero gradients", name);
+    T2_CHECK(t2_test_max_abs(gb, np) == 0, "%s: zero_grad left non-zero gradients", name);
     memcpy(gb, g1, sizeof(float) * np);
     free(g1);
 

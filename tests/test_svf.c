@@ -29,19 +29,6 @@
 
 static t2_test_env E;
 
-static double max_abs(const float *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-
-static double rel_diff(const float *a, const float *b, size_t n) {
-    double d = 0;
-    for (size_t i = 0; i < n; i++) if (fabs((double)a[i] - b[i]) > d) d = fabs((double)a[i] - b[i]);
-    double m = max_abs(b, n);
-    return d / (m > 0 ? m : 1);
-}
-
 static float *base_f32(const t2_svf_matrix *m) {
     float *w = t2_malloc((size_t)m->rows * m->cols * sizeof *w);
     t2_to_f32(w, m->W, m->dt, (size_t)m->rows * m->cols);
@@ -63,7 +50,7 @@ static void check_svd(const t2_svf *s, const char *label) {
                 for (int j = 0; j < k; j++) acc += (double)m->U[(size_t)a * k + j] * m->S[j] * m->V[(size_t)b * k + j];
                 r[(size_t)a * m->cols + b] = (float)acc;
             }
-        double rel = rel_diff(r, w, (size_t)m->rows * m->cols);
+        double rel = t2_test_rel_err(r, w, (size_t)m->rows * m->cols);
         if (rel > worst_rec) worst_rec = rel;
         const float *F[2] = {m->U, m->V};
         int nr[2] = {m->rows, m->cols};
@@ -188,22 +175,22 @@ static void check_against_ref(const char *dir, const char *svf_path, const t2_sv
         char nm[128];
         snprintf(nm, sizeof nm, "%s.S_np", cases[c].name);
         const t2_st_tensor *t = t2_st_get(ref, nm);
-        double e_s = t ? rel_diff(m->S, t->data, (size_t)k) : 1;
+        double e_s = t ? t2_test_rel_err(m->S, t->data, (size_t)k) : 1;
         float *Wp = t2_malloc(sizeof(float) * m->rows * m->cols);
         t2_svf_recompose(s, mi, Z[c], p, Wp, NULL);
         snprintf(nm, sizeof nm, "%s.W", cases[c].name);
         t = t2_st_get(ref, nm);
-        double e_w = t ? rel_diff(Wp, t->data, (size_t)m->rows * m->cols) : 1;
+        double e_w = t ? t2_test_rel_err(Wp, t->data, (size_t)m->rows * m->cols) : 1;
         float *dz = t2_calloc((size_t)k, sizeof(float)), *dz2 = t2_calloc((size_t)k, sizeof(float));
         t2_svf_grad_z(s, mi, Z[c], p, XS[c], DY[c], R, dz, NULL);
         snprintf(nm, sizeof nm, "%s.dz", cases[c].name);
         t = t2_st_get(ref, nm);
-        double e_g = t ? rel_diff(dz, t->data, (size_t)k) : 1;
+        double e_g = t ? t2_test_rel_err(dz, t->data, (size_t)k) : 1;
         // dW form: dW = dYᵀ X
         float *dW = t2_calloc((size_t)m->rows * m->cols, sizeof(float));
         t2_sgemm(1, 0, m->rows, m->cols, R, 1.0f, DY[c], m->rows, XS[c], m->cols, 0.0f, dW, m->cols);
         t2_svf_grad_z_dw(s, mi, Z[c], p, dW, dz2, NULL);
-        double e_dw = rel_diff(dz2, dz, (size_t)k);
+        double e_dw = t2_test_rel_err(dz2, dz, (size_t)k);
         // central finite differences in double on a few entries
         double *zd = malloc(sizeof(double) * k), e_fd = 0, h = 1e-4;
         for (int j = 0; j < k; j++) zd[j] = Z[c][j];
@@ -215,7 +202,7 @@ static void check_against_ref(const char *dir, const char *svf_path, const t2_sv
             zd[j] = z0 - h;
             double lm = loss_f64(m, zd, p, XS[c], DY[c], R);
             zd[j] = z0;
-            double fd = (lp - lm) / (2 * h), d = fabs(fd - dz[j]) / max_abs(dz, (size_t)k);
+            double fd = (lp - lm) / (2 * h), d = fabs(fd - dz[j]) / t2_test_max_abs(dz, (size_t)k);
             if (d > e_fd) e_fd = d;
         }
         printf("%s (%d x %d, %s): S vs numpy f64 %.3g, W' vs torch %.3g, dz vs torch %.3g, dW form %.3g, "
@@ -257,7 +244,7 @@ static void check_train_hook(const char *dir, const t2_st *st, const t2_svf *s) 
         for (int j = 0; j < m->k; j++) z[j] = 0.1f + 0.05f * (float)((j * 7) % 5);
         t2_svf_grad_z(s, mi, z, T2_SVF_PARAM_OFFICIAL, X, dY, rows, a, NULL);
         t2_svf_grad_z_dw(s, mi, z, T2_SVF_PARAM_OFFICIAL, dW, b, NULL);
-        double e = rel_diff(a, b, (size_t)m->k);
+        double e = t2_test_rel_err(a, b, (size_t)m->k);
         if (e > worst) worst = e;
         free(z), free(a), free(b);
     }
@@ -286,11 +273,11 @@ static void check_init_and_mix(const t2_svf *s) {
         size_t sz = (size_t)m->rows * m->cols;
         float *w = base_f32(m), *r = t2_malloc(sz * sizeof *r);
         t2_svf_recompose(s, i, cst->z + m->offset, T2_SVF_PARAM_OFFICIAL, r, NULL);
-        double d = rel_diff(r, w, sz); if (d > e_const) e_const = d;
+        double d = t2_test_rel_err(r, w, sz); if (d > e_const) e_const = d;
         t2_svf_recompose(s, i, e->z + m->offset, T2_SVF_PARAM_OFFICIAL, r, NULL);
-        d = rel_diff(r, w, sz); if (d > e_init) e_init = d;
+        d = t2_test_rel_err(r, w, sz); if (d > e_init) e_init = d;
         t2_svf_recompose(s, i, sc->z + m->offset, T2_SVF_PARAM_SCALE, r, NULL);
-        d = rel_diff(r, w, sz); if (d > e_scale) e_scale = d;
+        d = t2_test_rel_err(r, w, sz); if (d > e_scale) e_scale = d;
         free(w), free(r);
     }
     printf("W' vs W: official constant z %.3g, official seeded init %.3g (the ±0.5%% spread of m), scale init %.3g\n",
@@ -501,7 +488,7 @@ static void check_adapter(const char *dir, const t2_st *st, const t2_svf *s, con
             forward(lm2, s2, tok, T, lx);
             int same = !memcmp(lx, l1, nl * 4);
             printf("%s: logits under the expert vs a checkpoint holding W': %s (max diff %.3g)\n", label,
-                   same ? "bit-identical" : "DIFFER", rel_diff(l1, lx, nl));
+                   same ? "bit-identical" : "DIFFER", t2_test_rel_err(l1, lx, nl));
             T2_CHECK(same, "%s: adapter logits differ from the recomposed checkpoint's", label);
             t2_lm_state_free(s2);
             t2_lm_free(lm2);

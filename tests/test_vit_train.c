@@ -20,30 +20,6 @@
 
 #define NIMG 2
 
-static uint64_t rng_state = 88172645463325252ull;
-static float randn(void) {   // xorshift64 + Box-Muller
-    double u[2];
-    for (int i = 0; i < 2; i++) {
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        u[i] = ((rng_state >> 11) + 0.5) / 9007199254740992.0;
-    }
-    return (float)(sqrt(-2 * log(u[0])) * cos(2 * M_PI * u[1]));
-}
-
-static double max_abs(const float *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, m = max_abs(b, n);
-    for (size_t i = 0; i < n; i++) if (fabs(a[i] - b[i]) > d) d = fabs(a[i] - b[i]);
-    return d / (m > 0 ? m : 1);
-}
-
 static int write_f32(const char *path, const float *a, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
@@ -72,7 +48,7 @@ static void check_fd(t2_vit_train *tr, const float *px, const float *dout, float
         t2_vit_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
         if (!strncmp(tn, "encoder.layers.", 15) && strncmp(tn, "encoder.layers.0.", 17)) continue;
         if (strstr(tn, "k_proj.bias")) continue;   // exactly zero (softmax shift invariance): fd is pure noise
-        double gmax = max_abs(g, numel);
+        double gmax = t2_test_max_abs(g, numel);
         size_t idx[2] = {0, (numel * 7) / 13};
         for (size_t j = 0; j < numel; j++) if (fabs(g[j]) == gmax) { idx[0] = j; break; }
         for (int e = 0; e < 2; e++) {
@@ -113,8 +89,8 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     size_t nout = (size_t)NIMG * tok * H;
     float *px = t2_malloc(sizeof(float) * npx), *dout = t2_malloc(sizeof(float) * nout);
     float *out = t2_malloc(sizeof(float) * nout), *out2 = t2_malloc(sizeof(float) * nout);
-    for (size_t i = 0; i < npx; i++) px[i] = randn();
-    for (size_t i = 0; i < nout; i++) dout[i] = randn();
+    for (size_t i = 0; i < npx; i++) px[i] = t2_test_randn();
+    for (size_t i = 0; i < nout; i++) dout[i] = t2_test_randn();
     rc = write_f32(pxf, px, npx) || write_f32(dof, dout, nout);
     T2_CHECK(rc == 0, "%s: cannot write inputs", name);
     if (!rc) rc = t2_test_python(e, "vit_train_ref.py", "'%s' --pixels '%s' --dout '%s' --out '%s'", dir, pxf, dof, ref);
@@ -130,7 +106,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     const t2_st_tensor *wo = t2_st_get(want, "out");
     T2_CHECK(wo && (size_t)wo->numel == nout, "%s: reference out missing or wrong size", name);
     if (wo) {
-        double r = rel_err(out, wo->data, nout);
+        double r = t2_test_rel_err(out, wo->data, nout);
         printf("%s: out (%d, %d, %d) vs torch f64: relative error %.3g\n", name, NIMG, tok, H, r);
         T2_CHECK(r <= 1e-5, "%s: out relative error %.3g > 1e-5", name, r);
     }
@@ -142,7 +118,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
         t2_vit_train_tensor(tr, i, tn, sizeof tn, NULL, NULL, &numel);
         snprintf(key, sizeof key, "grad.%s", tn);
         const t2_st_tensor *r = t2_st_get(want, key);
-        if (r && (size_t)r->numel == numel && max_abs(r->data, numel) > gmax_all) gmax_all = max_abs(r->data, numel);
+        if (r && (size_t)r->numel == numel && t2_test_max_abs(r->data, numel) > gmax_all) gmax_all = t2_test_max_abs(r->data, numel);
     }
     char worst_name[128] = "";
     double zero_worst = 0;
@@ -156,10 +132,10 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
         const t2_st_tensor *r = t2_st_get(want, key);
         T2_CHECK(r && (size_t)r->numel == numel, "%s: reference gradient %s missing or wrong size", name, key);
         if (!r) continue;
-        double m = max_abs(r->data, numel), rel = rel_err(g, r->data, numel);
+        double m = t2_test_max_abs(r->data, numel), rel = t2_test_rel_err(g, r->data, numel);
         if (m <= 1e-9 * gmax_all) {   // mathematically zero (k_proj.bias: softmax is shift invariant per query;
                                       // layers past the selected one): f32 rounding only, against the largest gradient
-            double z = max_abs(g, numel) / gmax_all;
+            double z = t2_test_max_abs(g, numel) / gmax_all;
             T2_CHECK(z <= 1e-6, "%s: gradient %s should be zero: max |g| %.3g of the largest gradient", name, tn, z);
             if (z > zero_worst) zero_worst = z;
             n_zero++;
@@ -179,9 +155,9 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     t2_vit_train_backward(tr, dout);
     double ad = 0;
     for (size_t i = 0; i < np; i++) if (fabs(gb[i] - 2 * g1[i]) > ad) ad = fabs(gb[i] - 2 * g1[i]);
-    T2_CHECK(ad <= 1e-6 * max_abs(g1, np), "%s: two backwards are not 2x one (%.3g)", name, ad);
+    T2_CHECK(ad <= 1e-6 * t2_test_max_abs(g1, np), "%s: two backwards are not 2x one (%.3g)", name, ad);
     t2_vit_train_zero_grad(tr);
-    T2_CHECK(max_abs(gb, np) == 0, "%s: zero_grad left non-zero gradients", name);
+    T2_CHECK(t2_test_max_abs(gb, np) == 0, "%s: zero_grad left non-zero gradients", name);
     memcpy(gb, g1, sizeof(float) * np);
     free(g1);
 
@@ -192,7 +168,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     if (vit) {
         float *feat = t2_malloc(sizeof(float) * NIMG * tok * F);
         T2_CHECK(t2_vit_features(vit, px, NIMG, feat) == 0, "%s: t2_vit_features: %s", name, t2_last_error());
-        double r = rel_err(t2_vit_train_features(tr), feat, (size_t)NIMG * tok * F);
+        double r = t2_test_rel_err(t2_vit_train_features(tr), feat, (size_t)NIMG * tok * F);
         printf("%s: training features vs t2_vit_features: relative error %.3g\n", name, r);
         T2_CHECK(r <= 1e-5, "%s: training features differ from inference (%.3g)", name, r);
         free(feat);
@@ -204,7 +180,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     if (m) {
         T2_CHECK(t2_vlm_tile_tokens(m) == tok, "%s: token count %d vs %d", name, t2_vlm_tile_tokens(m), tok);
         T2_CHECK(t2_vlm_encode_tiles(m, px, NIMG, out2) == 0, "%s: encode_tiles: %s", name, t2_last_error());
-        double r = rel_err(out, out2, nout);
+        double r = t2_test_rel_err(out, out2, nout);
         printf("%s: training out vs inference t2_vlm_encode_tiles: relative error %.3g\n", name, r);
         T2_CHECK(r <= 1e-5, "%s: training forward differs from inference (%.3g)", name, r);
         t2_vlm_free(m);

@@ -28,17 +28,6 @@ static float randn(void) {
     return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
 }
 
-static double max_abs(const float *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, m = max_abs(b, n);
-    for (size_t i = 0; i < n; i++) if (fabs(a[i] - b[i]) > d) d = fabs(a[i] - b[i]);
-    return d / (m > 0 ? m : 1);
-}
-
 typedef struct {
     int T, R, S, nimg, V, image_id;
     int32_t tokens[B * 64], targets[B * 64];
@@ -91,7 +80,7 @@ static void check_grads(t2_vlm_train *vt, const t2_st *want, const char *name, d
         snprintf(key, sizeof key, "grad.%s", t.name);
         const t2_st_tensor *r = t2_st_find(want, key);
         if (!r || (size_t)r->numel != t.numel) { missing++; T2_CHECK(0, "%s: reference lacks %s", name, key); continue; }
-        double e = rel_err(bl.g[t.block] + t.offset, r->data, t.numel);
+        double e = t2_test_rel_err(bl.g[t.block] + t.offset, r->data, t.numel);
         if (strstr(t.name, "k_proj.bias")) {
             // Exactly zero in exact arithmetic (softmax is shift-invariant): torch f64 leaves ~1e-17,
             // f32 ~1e-9 — compare on the scale of the model's gradients instead of its own.
@@ -174,7 +163,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
         float w1 = 1 - w0;
         for (size_t i = 0; i < bl.n[0]; i++) part[i] += w1 * bl.g[0][i];
         for (size_t i = 0; i < bl.n[1]; i++) part[bl.n[0] + i] += w1 * bl.g[1][i];
-        double er = rel_err(part, whole, nall);
+        double er = t2_test_rel_err(part, whole, nall);
         printf("%s: two micro-batches weighted by their targets vs the whole batch: relative error %.3g\n", name, er);
         T2_CHECK(er <= 1e-5, "%s: accumulated gradient differs (%.3g)", name, er);
         free(whole), free(part);
@@ -212,7 +201,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
             const t2_st_tensor *r = t2_st_find(want10, key);
             T2_CHECK(r && (size_t)r->numel == t.numel, "%s: reference lacks %s", name, key);
             if (!r) continue;
-            double er = rel_err(bl.p[t.block] + t.offset, r->data, t.numel);
+            double er = t2_test_rel_err(bl.p[t.block] + t.offset, r->data, t.numel);
             if (strstr(t.name, "k_proj.bias")) {
                 // Its gradient is rounding noise (above), which Adam's normalisation turns into steps of up
                 // to ±lr: bound the difference by twice the summed learning rates.
@@ -251,7 +240,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
             rc = t2_lm_forward(t2_vlm_lm(m), s, b.tokens + 2 * b.T, emb, b.is_image + 2 * b.T, b.T, lg, 1);
             T2_CHECK(rc == 0, "inference forward: %s", t2_last_error());
             const float *tl = t2_lm_train_logits(t2_vlm_train_lm(vt)) + (size_t)2 * b.T * Vv;
-            double er = rel_err(lg, tl, (size_t)b.T * Vv);
+            double er = t2_test_rel_err(lg, tl, (size_t)b.T * Vv);
             printf("%s: exported checkpoint through t2_vlm_load: logits vs the training forward, relative error %.3g\n", name, er);
             T2_CHECK(er <= 1e-4, "%s: exported logits differ (%.3g)", name, er);
             t2_lm_state_free(s);

@@ -68,6 +68,30 @@ float *t2_test_read_f32(const char *path, size_t n, size_t *got) {
     return (float *)buf;
 }
 
+double t2_test_max_abs(const float *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) if (fabs(a[i]) > m) m = fabs(a[i]);
+    return m;
+}
+
+double t2_test_rel_err(const float *a, const float *b, size_t n) {
+    double d = 0, m = t2_test_max_abs(b, n);
+    for (size_t i = 0; i < n; i++) if (fabs((double)a[i] - b[i]) > d) d = fabs((double)a[i] - b[i]);
+    return d / (m > 0 ? m : 1);
+}
+
+float t2_test_randn(void) {
+    static uint64_t s = 88172645463325252ull;
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        u[i] = ((s >> 11) + 0.5) / 9007199254740992.0;
+    }
+    return (float)(sqrt(-2 * log(u[0])) * cos(2 * M_PI * u[1]));
+}
+
 double t2_test_close(const char *name, const float *a, const float *b, size_t n, double tol) {
     double worst = 0;
     size_t at = 0;

@@ -21,6 +21,12 @@ int t2_test_python(const t2_test_env *e, const char *script, const char *argsfmt
 int t2_test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Contract: max |a-b| over n; print "NAME: max abs diff D (tol T)" and record a failure if > tol.
 double t2_test_close(const char *name, const float *a, const float *b, size_t n, double tol);
+// Contract: max |A[i]| over N floats.
+double t2_test_max_abs(const float *a, size_t n);
+// Contract: max |A[i] − B[i]| / max |B[i]| (the reference's scale; 1 when B is all zeros).
+double t2_test_rel_err(const float *a, const float *b, size_t n);
+// Contract: standard normal draws from a fixed xorshift64 stream (Box-Muller): tests reproduce run to run.
+float t2_test_randn(void);
 // Contract: N floats read from the raw little-endian f32 file PATH (malloc'd); NULL (and a printed
 // failure) if it cannot be read or holds another count. N = 0 accepts any count, stored in *GOT.
 float *t2_test_read_f32(const char *path, size_t n, size_t *got);

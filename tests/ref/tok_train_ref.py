@@ -18,20 +18,8 @@ import json, os, random, sys
 from collections import Counter
 import regex
 
-RE_GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
-
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tok_fixtures import RE_GPT2, bytes_to_unicode  # noqa: E402  (the GPT-2 regex and byte map)
 
 B2U = bytes_to_unicode()
 
