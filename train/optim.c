@@ -13,7 +13,12 @@ int t2_train_optim_init(t2_train_optim *o, t2_vlm_train *vt) {
     t2_vlm_train_get_blocks(vt, &b);
     if (t2_adamw_init(&o->adam, b.n[0] + b.n[1])) return -1;
     int n = t2_vlm_train_tensor_count(vt);
-    for (int k = 0; k < 2; k++) o->ranges[k] = t2_malloc(sizeof(t2_param_range) * (size_t)(n + 1));
+    for (int k = 0; k < 2; k++) {
+        o->ranges[k] = t2_malloc(sizeof(t2_param_range) * (size_t)(n + 1));
+        o->scale[k] = t2_malloc(sizeof(float) * (size_t)(n + 1));
+        o->until[k] = t2_malloc(sizeof(int64_t) * (size_t)(n + 1));
+        for (int i = 0; i <= n; i++) o->scale[k][i] = 1.0f, o->until[k][i] = -1;
+    }
     for (int i = 0; i < n; i++) {
         t2_vlm_train_tensor t;
         t2_vlm_train_tensor_info(vt, i, &t);
@@ -26,8 +31,19 @@ int t2_train_optim_init(t2_train_optim *o, t2_vlm_train *vt) {
 
 void t2_train_optim_free(t2_train_optim *o) {
     t2_adamw_free(&o->adam);
-    free(o->ranges[0]), free(o->ranges[1]);
+    free(o->ranges[0]), free(o->ranges[1]), free(o->scale[0]), free(o->scale[1]), free(o->until[0]), free(o->until[1]);
     memset(o, 0, sizeof *o);
+}
+
+int t2_train_optim_scale(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float scale, int64_t until) {
+    int n = t2_vlm_train_tensor_count(vt), hit = 0, idx[2] = {0, 0};
+    for (int i = 0; i < n; i++) {   // ranges were made in tensor order, per block
+        t2_vlm_train_tensor t;
+        t2_vlm_train_tensor_info(vt, i, &t);
+        int r = idx[t.block]++;
+        if (!strncmp(t.name, prefix, strlen(prefix))) o->scale[t.block][r] = scale, o->until[t.block][r] = until, hit++;
+    }
+    return hit;
 }
 
 float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_config *cfg, double lr, float clip) {
@@ -47,8 +63,19 @@ float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_co
     size_t off = 0;
     for (int k = 0; k < 2; k++) {
         if (!b.n[k]) continue;
-        t2_adamw view = {b.n[k], step, o->adam.m + off, o->adam.v + off, NULL};
-        t2_adamw_step(&view, cfg, lr, b.p[k], b.g[k], o->ranges[k], o->nranges[k]);
+        int uniform = 1;
+        for (int r = 0; r < o->nranges[k]; r++) uniform &= o->scale[k][r] == 1.0f || (o->until[k][r] >= 0 && step >= o->until[k][r]);
+        if (uniform) {
+            t2_adamw view = {b.n[k], step, o->adam.m + off, o->adam.v + off, NULL};
+            t2_adamw_step(&view, cfg, lr, b.p[k], b.g[k], o->ranges[k], o->nranges[k]);
+        } else {
+            for (int r = 0; r < o->nranges[k]; r++) {   // tensor by tensor at its own rate
+                float sc = o->until[k][r] >= 0 && step >= o->until[k][r] ? 1.0f : o->scale[k][r];
+                if (sc == 0.0f) continue;
+                t2_adamw view = {b.n[k], step, o->adam.m + off, o->adam.v + off, NULL};
+                t2_adamw_step(&view, cfg, lr * sc, b.p[k], b.g[k], &o->ranges[k][r], 1);
+            }
+        }
         off += b.n[k];
     }
     o->adam.step = step + 1;

@@ -6,6 +6,7 @@
 #ifndef T2_TRAIN_H
 #define T2_TRAIN_H
 #include <stddef.h>
+#include <stdint.h>
 #include "core/optim.h"
 #include "train/vlm_train.h"
 
@@ -14,12 +15,18 @@
 typedef struct {
     t2_adamw adam;
     t2_param_range *ranges[2];
+    float *scale[2];     // per range: the learning-rate multiplier (1; 0 = frozen) ...
+    int64_t *until[2];   // ... while the step is below this (-1: always)
     int nranges[2];
 } t2_train_optim;
 
 // Contract: zeroed AdamW state for VT's parameters; 0 or -1 + error.
 int t2_train_optim_init(t2_train_optim *o, t2_vlm_train *vt);
 void t2_train_optim_free(t2_train_optim *o);
+// Contract: multiply the learning rate of every tensor whose checkpoint name starts with PREFIX by
+// SCALE (0 freezes it: no update, no decay) for the updates before step UNTIL (-1: all of them).
+// Returns how many tensors matched.
+int t2_train_optim_scale(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float scale, int64_t until);
 // Contract: clip the gradients of both blocks to global L2 norm CLIP (torch's clip_grad_norm_; CLIP
 // <= 0: no clipping), then one AdamW step at rate LR over both blocks. Returns the norm before clipping.
 float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_config *cfg, double lr, float clip);
