@@ -175,35 +175,37 @@ int t2_lm_train_tensor_count(const t2_lm_train *tr) {
     return n;
 }
 
-int t2_lm_train_tensor(t2_lm_train *tr, int i, char *name, size_t cap, float **param, float **grad,
-                       size_t *numel) {
-    float **pp[T2_LM_PARAM_KINDS], **gp[T2_LM_PARAM_KINDS];
-    param_ptrs(&tr->params, pp);
-    param_ptrs(&tr->grads, gp);
-    int L = tr->cfg.n_layers;
-    for (int k = 0; k < T2_LM_PARAM_KINDS; k++) {
-        if (!tr->param_sizes[k]) continue;
-        int cnt = is_per_layer(k) ? L : 1;
-        if (i >= cnt) { i -= cnt; continue; }
-        size_t each = tr->param_sizes[k] / (size_t)cnt;
-        if (name) snprintf(name, cap, KIND_NAME[k], i);
-        if (param) *param = *pp[k] + (size_t)i * each;
-        if (grad) *grad = *gp[k] + (size_t)i * each;
-        if (numel) *numel = each;
-        return 0;
-    }
-    return t2_fail("lm_train: tensor index out of range");
-}
-
-int t2_lm_train_tensor_shape(const t2_lm_train *tr, int i, int64_t *dims) {
+// Tensor I as (kind, index within the kind: the layer for per-layer kinds); -1 out of range.
+static int locate(const t2_lm_train *tr, int i, int *kind) {
     for (int k = 0; k < T2_LM_PARAM_KINDS; k++) {
         if (!tr->param_sizes[k]) continue;
         int cnt = is_per_layer(k) ? tr->cfg.n_layers : 1;
-        if (i >= cnt) { i -= cnt; continue; }
-        kind_shape(&tr->cfg, k, &dims[0], &dims[1]);
-        return dims[1] ? 2 : 1;
+        if (i < cnt) { *kind = k; return i; }
+        i -= cnt;
     }
-    return t2_fail("lm_train: tensor index out of range");
+    return -1;
+}
+
+int t2_lm_train_tensor(t2_lm_train *tr, int i, char *name, size_t cap, float **param, float **grad,
+                       size_t *numel) {
+    int k, j = locate(tr, i, &k);
+    if (j < 0) return t2_fail("lm_train: tensor index out of range");
+    float **pp[T2_LM_PARAM_KINDS], **gp[T2_LM_PARAM_KINDS];
+    param_ptrs(&tr->params, pp);
+    param_ptrs(&tr->grads, gp);
+    size_t each = tr->param_sizes[k] / (size_t)(is_per_layer(k) ? tr->cfg.n_layers : 1);
+    if (name) snprintf(name, cap, KIND_NAME[k], j);
+    if (param) *param = *pp[k] + (size_t)j * each;
+    if (grad) *grad = *gp[k] + (size_t)j * each;
+    if (numel) *numel = each;
+    return 0;
+}
+
+int t2_lm_train_tensor_shape(const t2_lm_train *tr, int i, int64_t *dims) {
+    int k;
+    if (locate(tr, i, &k) < 0) return t2_fail("lm_train: tensor index out of range");
+    kind_shape(&tr->cfg, k, &dims[0], &dims[1]);
+    return dims[1] ? 2 : 1;
 }
 
 static int load_tensor(const t2_st *st, const char *full, int64_t rows, int64_t cols, float *dst) {

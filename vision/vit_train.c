@@ -217,34 +217,36 @@ int t2_vit_train_tensor_count(const t2_vit_train *tr) {
     return n;
 }
 
-int t2_vit_train_tensor(t2_vit_train *tr, int i, char *name, size_t cap, float **param, float **grad,
-                        size_t *numel) {
-    float **pp[T2_VIT_PARAM_KINDS], **gp[T2_VIT_PARAM_KINDS];
-    param_ptrs(&tr->params, pp);
-    param_ptrs(&tr->grads, gp);
-    int L = tr->cfg.vit.n_layers;
-    for (int k = 0; k < T2_VIT_PARAM_KINDS; k++) {
-        if (!tr->param_sizes[k]) continue;
-        int cnt = is_per_layer(k) ? L : 1;
-        if (i >= cnt) { i -= cnt; continue; }
-        size_t each = tr->param_sizes[k] / (size_t)cnt;
-        if (name) snprintf(name, cap, KIND_NAME[k], i);
-        if (param) *param = *pp[k] + (size_t)i * each;
-        if (grad) *grad = *gp[k] + (size_t)i * each;
-        if (numel) *numel = each;
-        return 0;
-    }
-    return t2_fail("vit_train: tensor index out of range");
-}
-
-int t2_vit_train_tensor_shape(const t2_vit_train *tr, int i, int64_t *dims) {
+// Tensor I as (kind, index within the kind: the layer for per-layer kinds); -1 out of range.
+static int locate(const t2_vit_train *tr, int i, int *kind) {
     for (int k = 0; k < T2_VIT_PARAM_KINDS; k++) {
         if (!tr->param_sizes[k]) continue;
         int cnt = is_per_layer(k) ? tr->cfg.vit.n_layers : 1;
-        if (i >= cnt) { i -= cnt; continue; }
-        return kind_shape(&tr->cfg, k, dims);
+        if (i < cnt) { *kind = k; return i; }
+        i -= cnt;
     }
-    return t2_fail("vit_train: tensor index out of range");
+    return -1;
+}
+
+int t2_vit_train_tensor(t2_vit_train *tr, int i, char *name, size_t cap, float **param, float **grad,
+                        size_t *numel) {
+    int k, j = locate(tr, i, &k);
+    if (j < 0) return t2_fail("vit_train: tensor index out of range");
+    float **pp[T2_VIT_PARAM_KINDS], **gp[T2_VIT_PARAM_KINDS];
+    param_ptrs(&tr->params, pp);
+    param_ptrs(&tr->grads, gp);
+    size_t each = tr->param_sizes[k] / (size_t)(is_per_layer(k) ? tr->cfg.vit.n_layers : 1);
+    if (name) snprintf(name, cap, KIND_NAME[k], j);
+    if (param) *param = *pp[k] + (size_t)j * each;
+    if (grad) *grad = *gp[k] + (size_t)j * each;
+    if (numel) *numel = each;
+    return 0;
+}
+
+int t2_vit_train_tensor_shape(const t2_vit_train *tr, int i, int64_t *dims) {
+    int k;
+    if (locate(tr, i, &k) < 0) return t2_fail("vit_train: tensor index out of range");
+    return kind_shape(&tr->cfg, k, dims);
 }
 
 int t2_vit_train_load(t2_vit_train *tr, const t2_st *st) {
