@@ -128,33 +128,53 @@ int main(int argc, char **argv) {
     T2_CHECK(a && b && !strcmp(a, b), "killed + resumed run: the log's losses differ");
     free(a), free(b);
 
-    // 4. optim.lr_scale: the tower frozen for the first 10 of 20 steps, then trained; and frozen throughout
+    // 4. optim.lr_scale: the tower frozen for the first 10 of 20 steps, then trained; frozen throughout;
+    //    and the whole vision side (tower + projector) frozen throughout
     {
         char path[1200], text[4096];
-        for (int k = 0; k < 2; k++) {
+        static const char *scales[3] = {"\"vision_tower\": 0", "\"vision_tower\": {\"scale\": 0, \"until\": 10}",
+                                        "\"vision_tower\": 0, \"multi_modal_projector\": 0"};
+        for (int k = 0; k < 3; k++) {
             snprintf(path, sizeof path, "%s/freeze%d.json", e.work, k);
             snprintf(text, sizeof text,
                      "{\"out\": \"%s/freeze%d\", \"seed\": 5, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
                      " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}]},\n"
-                     " \"optim\": {\"steps\": %d, \"batch\": 4, \"lr\": 3e-3, \"lr_scale\": {\"vision_tower\": %s}},\n"
+                     " \"optim\": {\"steps\": %d, \"batch\": 4, \"lr\": 3e-3, \"lr_scale\": {%s}},\n"
                      " \"checkpoint\": {\"every\": 100}}\n",
-                     e.work, k, model, k ? 20 : 10, k ? "{\"scale\": 0, \"until\": 10}" : "0");
+                     e.work, k, model, k == 1 ? 20 : 10, scales[k]);
             T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
             rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e.t2, path);
             T2_CHECK(rc == 0, "lr_scale run %d failed:\n%s", k, out);
             free(out);
         }
-        // tower tensors: unchanged after 10 frozen steps, changed after 10 more; the projector always trained
+        // tower tensors: unchanged after 10 frozen steps, changed after 10 more; the projector trained
+        // unless frozen too
         rc = t2_test_sh(&out, "%s -c \"import sys; sys.path.insert(0, '%s/tests/ref'); import st, numpy as np; "
                               "a = st.Checkpoint('%s'); b = st.Checkpoint('%s/freeze0/model'); c = st.Checkpoint('%s/freeze1/model'); "
+                              "f = st.Checkpoint('%s/freeze2/model'); "
                               "t = 'vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight'; p = 'multi_modal_projector.linear_1.weight'; "
                               "d = lambda x, y, n: float(np.abs(np.asarray(x.get(n), np.float32) - np.asarray(y.get(n), np.float32)).max()); "
-                              "print(d(a, b, t), d(a, c, t), d(a, b, p))\"", e.python, e.src, model, e.work, e.work);
-        double f0 = -1, f1 = -1, p0 = -1;
-        T2_CHECK(rc == 0 && out && sscanf(out, "%lf %lf %lf", &f0, &f1, &p0) == 3, "comparing the exports failed: %s", out);
-        printf("lr_scale: tower moved %.3g while frozen, %.3g after unfreezing; projector moved %.3g\n", f0, f1, p0);
+                              "print(d(a, b, t), d(a, c, t), d(a, b, p), d(a, f, t), d(a, f, p))\"",
+                        e.python, e.src, model, e.work, e.work, e.work);
+        double f0 = -1, f1 = -1, p0 = -1, f2 = -1, p2 = -1;
+        T2_CHECK(rc == 0 && out && sscanf(out, "%lf %lf %lf %lf %lf", &f0, &f1, &p0, &f2, &p2) == 5, "comparing the exports failed: %s", out);
+        printf("lr_scale: tower moved %.3g while frozen, %.3g after unfreezing; projector moved %.3g; all frozen: %.3g %.3g\n",
+               f0, f1, p0, f2, p2);
         T2_CHECK(f0 == 0 && f1 > 0 && p0 > 0, "lr_scale: frozen tower moved %g / unfrozen %g / projector %g", f0, f1, p0);
+        T2_CHECK(f2 == 0 && p2 == 0, "lr_scale: the frozen vision side moved (tower %g, projector %g)", f2, p2);
         free(out);
+        // frozen tensors are left out of the clipping norm (as torch leaves out requires_grad=False):
+        // step 1 has the same loss in both runs (same init, same batch) but a smaller |g| when the
+        // projector is frozen too
+        double l0 = 0, g0 = 0, l2 = 0, g2 = 0;
+        for (int k = 0; k < 3; k += 2) {
+            rc = t2_test_sh(&out, "sed -n 2p '%s/freeze%d/log.csv'", e.work, k);
+            T2_CHECK(rc == 0 && out && sscanf(out, "%*d,%lf,%*f,%lf", k ? &l2 : &l0, k ? &g2 : &g0) == 2,
+                     "freeze%d/log.csv: %s", k, out);
+            free(out);
+        }
+        printf("lr_scale: step 1 loss %.6f / %.6f, |g| %.6f (tower frozen) / %.6f (vision frozen)\n", l0, l2, g0, g2);
+        T2_CHECK(l0 == l2 && g2 < g0 * 0.999, "lr_scale: frozen gradients counted in the clipping norm (%g vs %g)", g2, g0);
     }
 
     // 5. the export answers through t2 ask (the same code path as any llava-hf checkpoint)

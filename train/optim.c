@@ -46,11 +46,29 @@ int t2_train_optim_scale(t2_train_optim *o, t2_vlm_train *vt, const char *prefix
     return hit;
 }
 
+float t2_train_optim_scale_at(const t2_train_optim *o, int k, int r, int64_t step) {
+    return o->until[k][r] >= 0 && step >= o->until[k][r] ? 1.0f : o->scale[k][r];
+}
+
+int t2_train_optim_block_frozen(const t2_train_optim *o, int k) {
+    if (!o->nranges[k]) return 0;
+    for (int r = 0; r < o->nranges[k]; r++)
+        if (t2_train_optim_scale_at(o, k, r, o->adam.step) != 0.0f) return 0;
+    return 1;
+}
+
 float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_config *cfg, double lr, float clip) {
     t2_vlm_train_blocks b;
     t2_vlm_train_get_blocks(vt, &b);
-    double n0 = t2_grad_norm(b.g[0], b.n[0]), n1 = b.n[1] ? t2_grad_norm(b.g[1], b.n[1]) : 0;
-    float norm = (float)sqrt(n0 * n0 + n1 * n1);
+    int64_t step = o->adam.step;
+    double sq = 0;
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < o->nranges[k]; r++)
+            if (t2_train_optim_scale_at(o, k, r, step) != 0.0f) {
+                double n = t2_grad_norm(b.g[k] + o->ranges[k][r].offset, o->ranges[k][r].count);
+                sq += n * n;
+            }
+    float norm = (float)sqrt(sq);
     if (clip > 0 && isfinite(norm)) {   // torch: clip_coef = max_norm / (total + 1e-6), applied when < 1
         float c = clip / (norm + 1e-6f);
         if (c < 1) {
@@ -59,18 +77,17 @@ float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_co
         }
     }
     // Each block is stepped through a view of the one state: m and v at the block's offset.
-    int64_t step = o->adam.step;
     size_t off = 0;
     for (int k = 0; k < 2; k++) {
         if (!b.n[k]) continue;
         int uniform = 1;
-        for (int r = 0; r < o->nranges[k]; r++) uniform &= o->scale[k][r] == 1.0f || (o->until[k][r] >= 0 && step >= o->until[k][r]);
+        for (int r = 0; r < o->nranges[k]; r++) uniform &= t2_train_optim_scale_at(o, k, r, step) == 1.0f;
         if (uniform) {
             t2_adamw view = {b.n[k], step, o->adam.m + off, o->adam.v + off, NULL};
             t2_adamw_step(&view, cfg, lr, b.p[k], b.g[k], o->ranges[k], o->nranges[k]);
         } else {
             for (int r = 0; r < o->nranges[k]; r++) {   // tensor by tensor at its own rate
-                float sc = o->until[k][r] >= 0 && step >= o->until[k][r] ? 1.0f : o->scale[k][r];
+                float sc = t2_train_optim_scale_at(o, k, r, step);
                 if (sc == 0.0f) continue;
                 t2_adamw view = {b.n[k], step, o->adam.m + off, o->adam.v + off, NULL};
                 t2_adamw_step(&view, cfg, lr * sc, b.p[k], b.g[k], &o->ranges[k][r], 1);

@@ -459,6 +459,7 @@ int t2_train_run(const t2_train_opts *o) {
     while (rc == 0 && step < end && !g_stop) {
         double t0 = t2_now();
         t2_vlm_train_zero_grad(r.vt);
+        t2_vlm_train_set_vision_grad(r.vt, !t2_train_optim_block_frozen(&r.opt, 1));
         double loss_sum = 0;
         long tokens = 0;
         float diff = difficulty_at(&r, step);

@@ -27,8 +27,15 @@ void t2_train_optim_free(t2_train_optim *o);
 // SCALE (0 freezes it: no update, no decay) for the updates before step UNTIL (-1: all of them).
 // Returns how many tensors matched.
 int t2_train_optim_scale(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float scale, int64_t until);
-// Contract: clip the gradients of both blocks to global L2 norm CLIP (torch's clip_grad_norm_; CLIP
-// <= 0: no clipping), then one AdamW step at rate LR over both blocks. Returns the norm before clipping.
+// The multiplier in force for range R of block K at optimizer step STEP.
+float t2_train_optim_scale_at(const t2_train_optim *o, int k, int r, int64_t step);
+// 1 when every tensor of block K (0 language model, 1 vision side) is frozen at the next update: its
+// gradients are not needed (t2_vlm_train_set_vision_grad).
+int t2_train_optim_block_frozen(const t2_train_optim *o, int k);
+// Contract: clip the gradients of the trainable tensors (multiplier > 0 at this step; frozen ones are
+// left out, as torch leaves out parameters with requires_grad off) to global L2 norm CLIP (torch's
+// clip_grad_norm_; CLIP <= 0: no clipping), then one AdamW step at rate LR over both blocks. Returns
+// the norm before clipping.
 float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_config *cfg, double lr, float clip);
 // Contract: the parameters and the optimizer state as one train-state checkpoint (core/optim.h) at
 // PATH, atomically; load checks the sizes and restores all of it. RNG may be NULL.

@@ -23,6 +23,7 @@ struct t2_vlm_train {
     int *img_pos;               // (max_images * image_tokens) row index in the batch of each image row
     int last_images;            // images of the last forward
     int ready;                  // a forward was run
+    int no_vision_grad;         // backward stops at the image rows (the vision side is frozen)
 };
 
 t2_vlm_train *t2_vlm_train_new(const cJSON *config, int max_B, int max_T, int max_images) {
@@ -194,7 +195,7 @@ float t2_vlm_train_forward(t2_vlm_train *vt, const int32_t *tokens, const int32_
 void t2_vlm_train_backward(t2_vlm_train *vt) {
     T2_ASSERT(vt->ready);
     t2_lm_train_backward(vt->lm);
-    if (vt->last_images > 0) {
+    if (vt->last_images > 0 && !vt->no_vision_grad) {
         const float *de = t2_lm_train_dembeds(vt->lm);
         int R = vt->image_tokens, H = vt->hidden;
         for (int k = 0; k < vt->last_images * R; k++)
@@ -202,6 +203,8 @@ void t2_vlm_train_backward(t2_vlm_train *vt) {
         t2_vit_train_backward(vt->vit, vt->dimg);
     }
 }
+
+void t2_vlm_train_set_vision_grad(t2_vlm_train *vt, int on) { vt->no_vision_grad = !on; }
 
 // ---------------------------------------------------------------------------------------------
 // Export

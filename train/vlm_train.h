@@ -45,6 +45,9 @@ float t2_vlm_train_forward(t2_vlm_train *vt, const int32_t *tokens, const int32_
                            const uint8_t *is_image, const float *pixels, int n_images, int B, int T);
 // Contract: d(loss)/d(every parameter) of the last forward, added (+=) to the gradients.
 void t2_vlm_train_backward(t2_vlm_train *vt);
+// ON = 0: backward leaves the vision side's gradients alone (it is frozen; saves the tower's
+// backward). Default 1.
+void t2_vlm_train_set_vision_grad(t2_vlm_train *vt, int on);
 void t2_vlm_train_zero_grad(t2_vlm_train *vt);
 
 // The parameters as two flat blocks (language model, then vision side), one optimizer state over both.
