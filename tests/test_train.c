@@ -140,8 +140,9 @@ int main(int argc, char **argv) {
                      "{\"out\": \"%s/freeze%d\", \"seed\": 5, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
                      " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}]},\n"
                      " \"optim\": {\"steps\": %d, \"batch\": 4, \"lr\": 3e-3, \"lr_scale\": {%s}},\n"
-                     " \"checkpoint\": {\"every\": 100}}\n",
-                     e.work, k, model, k == 1 ? 20 : 10, scales[k]);
+                     " \"checkpoint\": {\"every\": 100}%s}\n",
+                     e.work, k, model, k == 1 ? 20 : 10, scales[k],
+                     k == 2 ? ", \"valid\": {\"every\": 10, \"n\": 4, \"families\": [\"math\", \"scene\"]}" : "");
             T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
             rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e.t2, path);
             T2_CHECK(rc == 0, "lr_scale run %d failed:\n%s", k, out);
@@ -175,6 +176,15 @@ int main(int argc, char **argv) {
         }
         printf("lr_scale: step 1 loss %.6f / %.6f, |g| %.6f (tower frozen) / %.6f (vision frozen)\n", l0, l2, g0, g2);
         T2_CHECK(l0 == l2 && g2 < g0 * 0.999, "lr_scale: frozen gradients counted in the clipping norm (%g vs %g)", g2, g0);
+        // the validation of that run probed the image rows once (step 10): positive norms, a cosine
+        rc = t2_test_sh(&out, "cat '%s/freeze2/rows.csv'", e.work);
+        double rn = 0, en = 0, cs = 2;
+        long rs = 0;
+        T2_CHECK(rc == 0 && out && strstr(out, "step,row_norm,embedding_norm,cosine_between_images\n") == out &&
+                     sscanf(strchr(out, '\n') + 1, "%ld,%lf,%lf,%lf", &rs, &rn, &en, &cs) == 4 && rs == 10 && rn > 0 &&
+                     en > 0 && cs > -1.0001 && cs < 1.0001,
+                 "rows.csv of the validated run: %s", out);
+        free(out);
     }
 
     // 5. the export answers through t2 ask (the same code path as any llava-hf checkpoint)

@@ -287,6 +287,60 @@ static int trim_log(run *r, long step) {
 // ---------------------------------------------------------------------------------------------
 // Validation: the exported model through the eval harness on each family's validation split
 
+// The collapse probe (docs/t2-tiny.md): the image rows of two different images through the exported
+// model — mean row norm, beside the token embeddings' — and the mean cosine between the two images'
+// rows at the same position. Rows that stop depending on the image (cosine → 1, norms far above the
+// embeddings') mean vision learning has stalled. One line to stderr and RUN/rows.csv.
+static void rows_probe(run *r, t2_vlm *m, long step, const t2_eval_set *set, char *line, size_t cap) {
+    const char *path[2] = {NULL, NULL};
+    for (int i = 0, k = 0; i < set->n && k < 2; i++)
+        if (set->items[i].image && (k == 0 || strcmp(set->items[i].image, path[0]))) path[k++] = set->items[i].image;
+    if (!path[1] || !t2_vlm_lm_cfg(m)) return;
+    t2_image im[2];
+    float *rows[2] = {NULL, NULL};
+    int n[2] = {0, 0}, ok = 0;
+    for (int k = 0; k < 2; k++) {
+        if (t2_image_load(path[k], &im[k], 1 << 24)) { while (k--) t2_image_free(&im[k]); return; }
+    }
+    ok = t2_vlm_encode_image(m, &im[0], &rows[0], &n[0]) == 0 && t2_vlm_encode_image(m, &im[1], &rows[1], &n[1]) == 0 &&
+         n[0] == n[1] && n[0] > 0;
+    if (ok) {
+        int H = t2_vlm_lm_cfg(m)->hidden_size, V = t2_vlm_lm_cfg(m)->vocab_size;
+        double norm = 0, cos = 0, emb = 0;
+        for (int t = 0; t < n[0]; t++) {
+            double d = 0, a = 0, b = 0;
+            for (int h = 0; h < H; h++) {
+                double x = rows[0][(size_t)t * H + h], y = rows[1][(size_t)t * H + h];
+                d += x * y, a += x * x, b += y * y;
+            }
+            norm += sqrt(a), cos += a > 0 && b > 0 ? d / sqrt(a * b) : 0;
+        }
+        float *e = t2_malloc(sizeof(float) * (size_t)H);
+        int ne = V < 256 ? V : 256;
+        for (int id = 0; id < ne; id++) {
+            t2_lm_embed(t2_vlm_lm(m), id, e);
+            double a = 0;
+            for (int h = 0; h < H; h++) a += (double)e[h] * e[h];
+            emb += sqrt(a);
+        }
+        free(e);
+        norm /= n[0], cos /= n[0], emb /= ne;
+        snprintf(line, cap, "image rows step %ld: norm %.4g (token embeddings %.4g), cosine between two images %.4f\n", step, norm, emb, cos);
+        char path_csv[2400];
+        snprintf(path_csv, sizeof path_csv, "%s/rows.csv", r->out);
+        struct stat sb;
+        int fresh = stat(path_csv, &sb) != 0;
+        FILE *f = fopen(path_csv, "a");
+        if (f) {
+            if (fresh) fprintf(f, "step,row_norm,embedding_norm,cosine_between_images\n");
+            fprintf(f, "%ld,%.6g,%.6g,%.6f\n", step, norm, emb, cos);
+            fclose(f);
+        }
+    }
+    free(rows[0]), free(rows[1]);
+    t2_image_free(&im[0]), t2_image_free(&im[1]);
+}
+
 static int validate(run *r, long step) {
     if (r->n_valid == 0) return 0;
     char dir[2600], file[2700], od[2700];
@@ -303,7 +357,8 @@ static int validate(run *r, long step) {
     if (!m) return -1;
     FILE *f = fopen(r->valid_csv, "a");
     if (!f) { t2_vlm_free(m); return t2_fail("%s: %s", r->valid_csv, strerror(errno)); }
-    int rc = 0;
+    int rc = 0, probed = 0;
+    char probe[256] = "";
     if (!r->quiet) fprintf(stderr, "valid step %ld:", step);
     for (int i = 0; i < r->n_valid && rc == 0; i++) {
         t2_eval_set set;
@@ -315,13 +370,17 @@ static int validate(run *r, long step) {
         eo.model_name = "t2 train";
         t2_eval_summary sum;
         rc = t2_eval_run(m, &set, &eo, &sum);
+        if (rc == 0 && !probed && t2_vlm_has_vision(m)) {
+            for (int k = 0; k < set.n && !probed; k++) probed = set.items[k].image != NULL;
+            if (probed) rows_probe(r, m, step, &set, probe, sizeof probe);
+        }
         if (rc == 0) {
             fprintf(f, "%ld,%s,%.2f,%d\n", step, r->valid_fams[i], sum.score, sum.n);
             if (!r->quiet) fprintf(stderr, " %s %.1f", r->valid_fams[i], sum.score);
         }
         t2_eval_set_free(&set);
     }
-    if (!r->quiet) fprintf(stderr, "\n");
+    if (!r->quiet) fprintf(stderr, "\n%s", probe);
     fclose(f);
     t2_vlm_free(m);
     return rc;
