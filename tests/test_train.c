@@ -187,6 +187,41 @@ int main(int argc, char **argv) {
         free(out);
     }
 
+    // 4b. per-prefix weight decay (optim.lr_scale.P.weight_decay): one step at lr 3e-3 with and without
+    //     weight_decay 1 on the tower. AdamW's decay is decoupled, so the two runs differ by exactly
+    //     -lr·1·p0 on a tensor outside the decay group (a LayerNorm gain), by -lr·(1 - 0.01)·p0 on a
+    //     matrix (default weight_decay 0.01), and not at all on the language model.
+    {
+        char path[1200], text[4096];
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "%s/decay%d.json", e.work, k);
+            snprintf(text, sizeof text,
+                     "{\"out\": \"%s/decay%d\", \"seed\": 5, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
+                     " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}]},\n"
+                     " \"optim\": {\"steps\": 1, \"batch\": 4, \"lr\": 3e-3, \"warmup\": 0%s},\n"
+                     " \"checkpoint\": {\"every\": 100}}\n",
+                     e.work, k, model, k ? ", \"lr_scale\": {\"vision_tower\": {\"weight_decay\": 1.0}}" : "");
+            T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
+            rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e.t2, path);
+            T2_CHECK(rc == 0, "weight_decay run %d failed:\n%s", k, out);
+            free(out);
+        }
+        rc = t2_test_sh(&out, "%s -c \"import sys; sys.path.insert(0, '%s/tests/ref'); import st, numpy as np; "
+                              "z = st.Checkpoint('%s'); a = st.Checkpoint('%s/decay0/model'); b = st.Checkpoint('%s/decay1/model'); "
+                              "g = lambda c, n: np.asarray(c.get(n), np.float64); "
+                              "err = lambda n, f: float(np.abs(g(b, n) - g(a, n) + 3e-3 * f * g(z, n)).max() / np.abs(3e-3 * f * g(z, n)).max()); "
+                              "ln = 'vision_tower.vision_model.encoder.layers.0.layer_norm1.weight'; "
+                              "fc = 'vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight'; "
+                              "lm = 'language_model.model.layers.0.mlp.down_proj.weight'; "
+                              "print(err(ln, 1.0), err(fc, 0.99), float(np.abs(g(b, lm) - g(a, lm)).max()))\"",
+                        e.python, e.src, model, e.work, e.work);
+        double eln = 1, efc = 1, dlm = 1;
+        T2_CHECK(rc == 0 && out && sscanf(out, "%lf %lf %lf", &eln, &efc, &dlm) == 3, "comparing the decay runs failed: %s", out);
+        printf("weight_decay: gain off by %.2g, matrix off by %.2g (relative to lr·wd·p), language model moved %.2g\n", eln, efc, dlm);
+        T2_CHECK(eln < 1e-3 && efc < 1e-3 && dlm == 0, "weight_decay per prefix: %g %g %g", eln, efc, dlm);
+        free(out);
+    }
+
     // 5. the export answers through t2 ask (the same code path as any llava-hf checkpoint)
     rc = t2_test_sh(&out, "'%s' ask --model '%s/full/model' --image '%s/samples/shapes.png' 'How many shapes are there?' -n 4 --temp 0 2>&1",
                     e.t2, e.work, e.src);

@@ -17,7 +17,8 @@ int t2_train_optim_init(t2_train_optim *o, t2_vlm_train *vt) {
         o->ranges[k] = t2_malloc(sizeof(t2_param_range) * (size_t)(n + 1));
         o->scale[k] = t2_malloc(sizeof(float) * (size_t)(n + 1));
         o->until[k] = t2_malloc(sizeof(int64_t) * (size_t)(n + 1));
-        for (int i = 0; i <= n; i++) o->scale[k][i] = 1.0f, o->until[k][i] = -1;
+        o->wd[k] = t2_malloc(sizeof(float) * (size_t)(n + 1));
+        for (int i = 0; i <= n; i++) o->scale[k][i] = 1.0f, o->until[k][i] = -1, o->wd[k][i] = -1.0f;
     }
     for (int i = 0; i < n; i++) {
         t2_vlm_train_tensor t;
@@ -32,6 +33,7 @@ int t2_train_optim_init(t2_train_optim *o, t2_vlm_train *vt) {
 void t2_train_optim_free(t2_train_optim *o) {
     t2_adamw_free(&o->adam);
     free(o->ranges[0]), free(o->ranges[1]), free(o->scale[0]), free(o->scale[1]), free(o->until[0]), free(o->until[1]);
+    free(o->wd[0]), free(o->wd[1]);
     memset(o, 0, sizeof *o);
 }
 
@@ -42,6 +44,17 @@ int t2_train_optim_scale(t2_train_optim *o, t2_vlm_train *vt, const char *prefix
         t2_vlm_train_tensor_info(vt, i, &t);
         int r = idx[t.block]++;
         if (!strncmp(t.name, prefix, strlen(prefix))) o->scale[t.block][r] = scale, o->until[t.block][r] = until, hit++;
+    }
+    return hit;
+}
+
+int t2_train_optim_decay(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float wd) {
+    int n = t2_vlm_train_tensor_count(vt), hit = 0, idx[2] = {0, 0};
+    for (int i = 0; i < n; i++) {
+        t2_vlm_train_tensor t;
+        t2_vlm_train_tensor_info(vt, i, &t);
+        int r = idx[t.block]++;
+        if (!strncmp(t.name, prefix, strlen(prefix))) o->wd[t.block][r] = wd, hit++;
     }
     return hit;
 }
@@ -81,7 +94,7 @@ float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_co
     for (int k = 0; k < 2; k++) {
         if (!b.n[k]) continue;
         int uniform = 1;
-        for (int r = 0; r < o->nranges[k]; r++) uniform &= t2_train_optim_scale_at(o, k, r, step) == 1.0f;
+        for (int r = 0; r < o->nranges[k]; r++) uniform &= t2_train_optim_scale_at(o, k, r, step) == 1.0f && o->wd[k][r] < 0;
         if (uniform) {
             t2_adamw view = {b.n[k], step, o->adam.m + off, o->adam.v + off, NULL};
             t2_adamw_step(&view, cfg, lr, b.p[k], b.g[k], o->ranges[k], o->nranges[k]);
@@ -90,7 +103,10 @@ float t2_train_optim_step(t2_train_optim *o, t2_vlm_train *vt, const t2_adamw_co
                 float sc = t2_train_optim_scale_at(o, k, r, step);
                 if (sc == 0.0f) continue;
                 t2_adamw view = {b.n[k], step, o->adam.m + off, o->adam.v + off, NULL};
-                t2_adamw_step(&view, cfg, lr * sc, b.p[k], b.g[k], &o->ranges[k][r], 1);
+                t2_adamw_config c = *cfg;
+                t2_param_range rg = o->ranges[k][r];
+                if (o->wd[k][r] >= 0) c.weight_decay = o->wd[k][r], rg.decay = 1;
+                t2_adamw_step(&view, &c, lr * sc, b.p[k], b.g[k], &rg, 1);
             }
         }
         off += b.n[k];

@@ -427,12 +427,16 @@ static int setup(run *r, const t2_train_opts *o) {
     }
     if (t2_train_optim_init(&r->opt, r->vt)) return -1;
     const cJSON *ls = cJSON_GetObjectItem(cJSON_GetObjectItem(r->recipe, "optim"), "lr_scale"), *e;
-    cJSON_ArrayForEach(e, ls) {   // {"vision_tower": 0.1 | {"scale": 0, "until": 8000}}: per-prefix multipliers
-        double sc = cJSON_IsObject(e) ? t2_json_num(e, "scale", -1) : cJSON_IsNumber(e) ? e->valuedouble : -1;
+    cJSON_ArrayForEach(e, ls) {   // {"vision_tower": 0.1 | {"scale": 0, "until": 8000, "weight_decay": 1}}: per prefix
+        double sc = cJSON_IsObject(e) ? t2_json_num(e, "scale", 1) : cJSON_IsNumber(e) ? e->valuedouble : -1;
         double until = cJSON_IsObject(e) ? t2_json_num(e, "until", -1) : -1;
-        if (!(sc >= 0)) return t2_fail("%s: optim.lr_scale.%s: a number >= 0 or {\"scale\": S, \"until\": STEP}", o->config_path, e->string);
+        double wd = cJSON_IsObject(e) ? t2_json_num(e, "weight_decay", -1) : -1;
+        if (!(sc >= 0) || (cJSON_IsObject(e) && cJSON_GetObjectItem(e, "weight_decay") && !(wd >= 0)))
+            return t2_fail("%s: optim.lr_scale.%s: a number >= 0 or {\"scale\": S, \"until\": STEP, \"weight_decay\": WD}",
+                           o->config_path, e->string);
         if (t2_train_optim_scale(&r->opt, r->vt, e->string, (float)sc, (int64_t)until) == 0)
             return t2_fail("%s: optim.lr_scale: no tensor name starts with '%s'", o->config_path, e->string);
+        if (wd >= 0) t2_train_optim_decay(&r->opt, r->vt, e->string, (float)wd);
     }
     t2_rng_seed(&r->rng, r->seed);
     if (r->threads > 0) t2_blas_threads(r->threads);

@@ -17,6 +17,8 @@ typedef struct {
     t2_param_range *ranges[2];
     float *scale[2];     // per range: the learning-rate multiplier (1; 0 = frozen) ...
     int64_t *until[2];   // ... while the step is below this (-1: always)
+    float *wd[2];        // per range: its own weight decay, applied to every element (< 0: the
+                         // config's, on the decay group only)
     int nranges[2];
 } t2_train_optim;
 
@@ -27,6 +29,9 @@ void t2_train_optim_free(t2_train_optim *o);
 // SCALE (0 freezes it: no update, no decay) for the updates before step UNTIL (-1: all of them).
 // Returns how many tensors matched.
 int t2_train_optim_scale(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float scale, int64_t until);
+// Contract: every tensor whose name starts with PREFIX decays by WD (AdamW's decoupled decay, biases
+// and norm gains included). Returns how many tensors matched.
+int t2_train_optim_decay(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float wd);
 // The multiplier in force for range R of block K at optimizer step STEP.
 float t2_train_optim_scale_at(const t2_train_optim *o, int k, int r, int64_t step);
 // 1 when every tensor of block K (0 language model, 1 vision side) is frozen at the next update: its
