@@ -4,12 +4,13 @@
 #   make asan   the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench  the speed figures of bench/README.md
 BUILD ?= build
+DEMO_IMAGE    = world-scene-test-1.png
+DEMO_QUESTION = How many green circles are there?
 JOBS  ?= $(shell nproc)
 PKGS  = build-essential cmake pkg-config libopenblas-dev liblapacke-dev libpng-dev libcjson-dev \
         libstb-dev libpcre2-dev libutf8proc-dev python3-numpy python3-regex python3-torch python3-jinja2 python3-pil \
         libmicrohttpd-dev fonts-dejavu-core
 PY    = /usr/bin/python3
-DEMO  = $(BUILD)/demo-model
 
 .PHONY: all deps build demo test asan bench clean
 all: build
@@ -25,15 +26,11 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Until the shipped model exists (issue: t2-tiny), the demo runs on a random-weight tiny LLaVA (CLIP
-# tower + Llama) that the build writes, with a small byte-level BPE tokenizer trained by the test
-# fixtures' trainer: the whole pipeline is real, the answer it prints is not meaningful.
-$(DEMO)/config.json: | build
-	$(PY) tests/ref/vlm_fixtures.py chatmodel $(DEMO) $(BUILD)
-
-demo: build $(DEMO)/config.json
-	$(BUILD)/t2 info --model $(DEMO)
-	$(BUILD)/t2 ask --model $(DEMO) --image samples/shapes.png "What is in the picture?" -n 24
+# The main command: the shipped model (models/t2-tiny, docs/t2-tiny.md) answers a question about a
+# world image in samples/.
+demo: build
+	$(BUILD)/t2 info --model models/t2-tiny
+	$(BUILD)/t2 ask --model models/t2-tiny --image samples/$(DEMO_IMAGE) "$(DEMO_QUESTION)"
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -5,8 +5,8 @@
 // it "re" "n" "o"; after 300 steps the base says it for ~15% of the questions and "red" for most) —
 // with reward +1 / −1 from the eval scorer. Checked: the run logs every iteration and validation, it
 // resumes after being stopped, the kept expert loads with its metadata, and bad invocations are
-// refused. Not yet checked here: that the reward rises — on this 2-layer, 64-wide fixture the greedy
-// answers barely move within a test's budget (left open in the SVF issue; see docs/svf.md).
+// refused. That the reward rises is checked on the shipped t2-tiny (tests/test_t2_tiny.c): on this
+// 2-layer, 64-wide fixture the greedy answers barely move within a test's budget.
 #include "testutil.h"
 #include "core/error.h"
 #include "core/util.h"
