@@ -246,6 +246,20 @@ static int load_done(const char *path, done_set *d) {
 // ---------------------------------------------------------------------------------------------
 // Running
 
+char *t2_eval_prompt_text(const t2_eval_item *it, const t2_eval_opts *o, int with_image, t2_chat_kind chat,
+                          const char *bos_text) {
+    char *q = t2_eval_prompt(it, o);
+    size_t n = strlen(q) + 16;
+    char *content = t2_malloc(n);
+    snprintf(content, n, "%s%s", with_image ? "<image>\n" : "", q);
+    free(q);
+    if (chat == T2_CHAT_NONE) return content;
+    t2_chat_msg msg = {"user", content};
+    char *text = t2_chat_render(chat, &msg, 1, bos_text);
+    free(content);
+    return text;
+}
+
 char *t2_eval_prompt(const t2_eval_item *it, const t2_eval_opts *o) {
     size_t cap = strlen(it->question) + 256 + (o->prompt_suffix ? strlen(o->prompt_suffix) : 0);
     for (int i = 0; i < it->n_choices; i++) cap += strlen(it->choices[i]) + 8;
@@ -448,7 +462,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         int started = 0, prepared = 0, H = cfg->hidden_size;
         for (int k = 0; k < nc && rc == 0; k++) {   // the prompts (images from the batch cache)
             const t2_eval_item *it = &set->items[idx[k]];
-            char *q = t2_eval_prompt(it, o), *text = NULL, *content = t2_malloc(strlen(q) + 16);
+            char *text = NULL;
             t2_image_rows rows = {0};
             int n_img = 0;
             memset(&ps[k], 0, sizeof ps[k]);
@@ -465,27 +479,20 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
                 free(req);
             }
             if (rc == 0) {
-                sprintf(content, "%s%s", n_img ? "<image>\n" : "", q);
-                if (kind != T2_CHAT_NONE) {
-                    t2_chat_msg msg = {"user", content};
-                    if (!(text = t2_chat_render(kind, &msg, 1, t2_tok_bos_text(tok)))) rc = -1;
-                }
-                if (rc == 0) rc = t2_vlm_prompt_text(m, text ? text : content, kind == T2_CHAT_NONE, &rows, n_img, &ps[k]);
+                if (!(text = t2_eval_prompt_text(it, o, n_img, kind, t2_tok_bos_text(tok)))) rc = -1;
+                if (rc == 0) rc = t2_vlm_prompt_text(m, text, kind == T2_CHAT_NONE, &rows, n_img, &ps[k]);
             }
             if (rc == 0 && ps[k].n + 1 >= n_ctx)
                 rc = t2_fail("the prompt has %d positions, more than the %d-token context", ps[k].n, n_ctx);
             if (rc == 0) {
-                shown[k] = text ? text : content;   // the prompt as shown to the model, for samples.jsonl
-                if (text) free(content);
-                content = text = NULL;
+                shown[k] = text;   // the prompt as shown to the model, for samples.jsonl
+                text = NULL;
                 prepared++;
             } else {
                 t2_error_prefix("item %d (id %s): ", idx[k] + 1, it->id);
             }
             free(rows.rows);   // taken over from the cache
             free(text);
-            free(content);
-            free(q);
         }
         // Prefill: the chunk's prompts as one batch when they fit one block, else one by one.
         int sum_n = 0, any_img = 0;
@@ -880,13 +887,9 @@ int t2_eval_fewshot(t2_vlm *m, t2_dispatcher *d, const t2_eval_set *shots, const
             if (rc) break;
             n_img = 1;
         }
-        char *q = t2_eval_prompt(it, eo), *content = t2_malloc(strlen(q) + 16), *text = NULL;
-        sprintf(content, "%s%s", n_img ? "<image>\n" : "", q);
-        if (c.kind != T2_CHAT_NONE) {
-            t2_chat_msg msg = {"user", content};
-            if (!(text = t2_chat_render(c.kind, &msg, 1, t2_tok_bos_text(tok)))) rc = -1;
-        }
-        if (rc == 0) rc = t2_vlm_prompt_text(m, text ? text : content, c.kind == T2_CHAT_NONE, &rows, n_img, &c.ps[i]);
+        char *text = t2_eval_prompt_text(it, eo, n_img, c.kind, t2_tok_bos_text(tok));
+        if (!text) rc = -1;
+        if (rc == 0) rc = t2_vlm_prompt_text(m, text, c.kind == T2_CHAT_NONE, &rows, n_img, &c.ps[i]);
         if (rc == 0 && c.ps[i].n + FEWSHOT_MAX_ANSWER + 8 >= c.n_ctx) rc = t2_fail("the prompt has %d positions: too long", c.ps[i].n);
         if (rc == 0 && it->n_answers > 0) {
             const char *ref = it->answers[0];
@@ -899,8 +902,6 @@ int t2_eval_fewshot(t2_vlm *m, t2_dispatcher *d, const t2_eval_set *shots, const
         if (rc) t2_error_prefix("few-shot example %d (id %s): ", i + 1, it->id);
         free(rows.rows);
         free(text);
-        free(content);
-        free(q);
     }
     if (rc == 0 && !(c.st = t2_lm_state_new(t2_vlm_lm(m), c.n_ctx, FEWSHOT_MAX_ANSWER > 512 ? FEWSHOT_MAX_ANSWER : 512))) rc = -1;
     t2_cem_result cr = {0};

@@ -41,6 +41,11 @@ typedef struct {
 // choices as "\nA. text" lines, and o->prompt_suffix or the metric's default suffix. The trainer uses
 // it too, so a model trained by `t2 train` sees exactly the prompts `t2 eval` asks.
 char *t2_eval_prompt(const t2_eval_item *it, const t2_eval_opts *o);
+// Contract: the whole prompt text for ITEM as every asker builds it (eval, few-shot, the trainers):
+// "<image>\n" in front when WITH_IMAGE, then t2_eval_prompt, rendered as one user turn of CHAT with
+// BOS_TEXT (T2_CHAT_NONE: the content as it is). Malloc'd; NULL + error when rendering fails.
+char *t2_eval_prompt_text(const t2_eval_item *it, const t2_eval_opts *o, int with_image, t2_chat_kind chat,
+                          const char *bos_text);
 // Contract: run every item of SET (up to opts->limit) through M greedily, score it, write the reports.
 // -1 + error (the item's id) on a model failure or an unwritable out_dir.
 int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eval_summary *sum);

@@ -133,16 +133,8 @@ static int append_text(t2_train_data *d, t2_train_sample *s, const char *text, i
 static int render(t2_train_data *d, const t2_eval_item *item, int eval_suffix, t2_train_sample *s) {
     t2_eval_opts eo = {0};
     eo.prompt_suffix = eval_suffix ? NULL : "";
-    char *q = t2_eval_prompt(item, &eo);
-    size_t ql = strlen(q) + 16;
-    char *content = t2_malloc(ql);
-    snprintf(content, ql, "%s%s", item->image ? "<image>\n" : "", q);
-    free(q);
-    char *text = content;
-    if (d->m.chat != T2_CHAT_NONE) {
-        t2_chat_msg msg = {"user", content};
-        if (!(text = t2_chat_render(d->m.chat, &msg, 1, t2_tok_bos_text(d->m.tok)))) { free(content); return -2; }
-    }
+    char *text = t2_eval_prompt_text(item, &eo, item->image != NULL, d->m.chat, t2_tok_bos_text(d->m.tok));
+    if (!text) return -2;
     s->n = 0;
     int rc = 0;
     const char *p = text, *mk = "<image>";
@@ -158,8 +150,7 @@ static int render(t2_train_data *d, const t2_eval_item *item, int eval_suffix, t
         for (int k = 0; k < d->m.image_tokens; k++) s->ids[s->n] = d->m.image_token_id, s->is_image[s->n] = 1, s->targets[s->n++] = -1;
         p = e + strlen(mk);
     }
-    if (text != content) free(text);
-    free(content);
+    free(text);
     if (rc) return rc;
     // The answer: " answer" after Vicuna's "ASSISTANT:" (what generation continues with), then the end of the turn.
     int prompt_len = s->n;

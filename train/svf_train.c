@@ -68,16 +68,8 @@ typedef struct {
 
 static int prompt_of(ctx *c, const t2_eval_item *it, t2_prompt *p) {
     t2_eval_opts eo = {0};
-    char *q = t2_eval_prompt(it, &eo), *text = NULL;
-    size_t n = strlen(q) + 16;
-    char *content = t2_malloc(n);
-    snprintf(content, n, "%s%s", it->image ? "<image>\n" : "", q);
-    free(q);
-    int rc = 0;
-    if (c->chat != T2_CHAT_NONE) {
-        t2_chat_msg msg = {"user", content};
-        if (!(text = t2_chat_render(c->chat, &msg, 1, t2_tok_bos_text(c->tok)))) rc = -1;
-    }
+    char *text = t2_eval_prompt_text(it, &eo, it->image != NULL, c->chat, t2_tok_bos_text(c->tok));
+    int rc = text ? 0 : -1;
     t2_image_rows rows = {0};
     if (rc == 0 && it->image) {
         t2_image im;
@@ -86,9 +78,8 @@ static int prompt_of(ctx *c, const t2_eval_item *it, t2_prompt *p) {
             t2_image_free(&im);
         }
     }
-    if (rc == 0) rc = t2_vlm_prompt_text(c->m, text ? text : content, c->chat == T2_CHAT_NONE, it->image ? &rows : NULL,
-                                         it->image ? 1 : 0, p);
-    free(rows.rows), free(text), free(content);
+    if (rc == 0) rc = t2_vlm_prompt_text(c->m, text, c->chat == T2_CHAT_NONE, it->image ? &rows : NULL, it->image ? 1 : 0, p);
+    free(rows.rows), free(text);
     if (rc) return t2_fail("item %s: %s", it->id, t2_last_error());
     return 0;
 }
