@@ -176,13 +176,16 @@ int main(int argc, char **argv) {
         }
         printf("lr_scale: step 1 loss %.6f / %.6f, |g| %.6f (tower frozen) / %.6f (vision frozen)\n", l0, l2, g0, g2);
         T2_CHECK(l0 == l2 && g2 < g0 * 0.999, "lr_scale: frozen gradients counted in the clipping norm (%g vs %g)", g2, g0);
-        // the validation of that run probed the image rows once (step 10): positive norms, a cosine
+        // the validation of that run probed the image rows once (step 10), for scene only (math has no
+        // images): positive norms, two cosines
         rc = t2_test_sh(&out, "cat '%s/freeze2/rows.csv'", e.work);
-        double rn = 0, en = 0, cs = 2;
+        double rn = 0, en = 0, cs = 2, cw = 2;
         long rs = 0;
-        T2_CHECK(rc == 0 && out && strstr(out, "step,row_norm,embedding_norm,cosine_between_images\n") == out &&
-                     sscanf(strchr(out, '\n') + 1, "%ld,%lf,%lf,%lf", &rs, &rn, &en, &cs) == 4 && rs == 10 && rn > 0 &&
-                     en > 0 && cs > -1.0001 && cs < 1.0001,
+        char fam[16] = "";
+        T2_CHECK(rc == 0 && out && strstr(out, "step,family,row_norm,embedding_norm,cosine_between_images,cosine_within_image\n") == out &&
+                     sscanf(strchr(out, '\n') + 1, "%ld,%15[^,],%lf,%lf,%lf,%lf", &rs, fam, &rn, &en, &cs, &cw) == 6 && rs == 10 &&
+                     !strcmp(fam, "scene") && rn > 0 && en > 0 && cs > -1.0001 && cs < 1.0001 && cw > -1.0001 && cw < 1.0001 &&
+                     !strchr(strchr(out, '\n') + 1, '\n')[1],
                  "rows.csv of the validated run: %s", out);
         free(out);
     }

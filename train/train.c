@@ -287,11 +287,13 @@ static int trim_log(run *r, long step) {
 // ---------------------------------------------------------------------------------------------
 // Validation: the exported model through the eval harness on each family's validation split
 
-// The collapse probe (docs/t2-tiny.md): the image rows of two different images through the exported
-// model — mean row norm, beside the token embeddings' — and the mean cosine between the two images'
-// rows at the same position. Rows that stop depending on the image (cosine → 1, norms far above the
-// embeddings') mean vision learning has stalled. One line to stderr and RUN/rows.csv.
-static void rows_probe(run *r, t2_vlm *m, long step, const t2_eval_set *set, char *line, size_t cap) {
+// The collapse probe (docs/t2-tiny.md), per image family of the validation: the image rows of the
+// family's first two different images through the exported model — mean row norm, beside the token
+// embeddings' — the mean cosine between the two images' rows at the same position, and the mean
+// cosine between an image's rows and its first row. Rows that stop depending on the image (either
+// cosine → 1) mean the vision side has learnt to silence it. One line per family to stderr (appended
+// to LINE) and to RUN/rows.csv.
+static void rows_probe(run *r, t2_vlm *m, long step, const char *family, const t2_eval_set *set, char *line, size_t cap) {
     const char *path[2] = {NULL, NULL};
     for (int i = 0, k = 0; i < set->n && k < 2; i++)
         if (set->items[i].image && (k == 0 || strcmp(set->items[i].image, path[0]))) path[k++] = set->items[i].image;
@@ -306,14 +308,14 @@ static void rows_probe(run *r, t2_vlm *m, long step, const t2_eval_set *set, cha
          n[0] == n[1] && n[0] > 0;
     if (ok) {
         int H = t2_vlm_lm_cfg(m)->hidden_size, V = t2_vlm_lm_cfg(m)->vocab_size;
-        double norm = 0, cos = 0, emb = 0;
+        double norm = 0, cos = 0, within = 0, emb = 0;
         for (int t = 0; t < n[0]; t++) {
-            double d = 0, a = 0, b = 0;
+            double d = 0, a = 0, b = 0, w = 0, z = 0;
             for (int h = 0; h < H; h++) {
-                double x = rows[0][(size_t)t * H + h], y = rows[1][(size_t)t * H + h];
-                d += x * y, a += x * x, b += y * y;
+                double x = rows[0][(size_t)t * H + h], y = rows[1][(size_t)t * H + h], x0 = rows[0][h];
+                d += x * y, a += x * x, b += y * y, w += x * x0, z += x0 * x0;
             }
-            norm += sqrt(a), cos += a > 0 && b > 0 ? d / sqrt(a * b) : 0;
+            norm += sqrt(a), cos += a > 0 && b > 0 ? d / sqrt(a * b) : 0, within += a > 0 && z > 0 ? w / sqrt(a * z) : 0;
         }
         float *e = t2_malloc(sizeof(float) * (size_t)H);
         int ne = V < 256 ? V : 256;
@@ -324,16 +326,19 @@ static void rows_probe(run *r, t2_vlm *m, long step, const t2_eval_set *set, cha
             emb += sqrt(a);
         }
         free(e);
-        norm /= n[0], cos /= n[0], emb /= ne;
-        snprintf(line, cap, "image rows step %ld: norm %.4g (token embeddings %.4g), cosine between two images %.4f\n", step, norm, emb, cos);
+        norm /= n[0], cos /= n[0], within /= n[0], emb /= ne;
+        size_t used = strlen(line);
+        snprintf(line + used, cap - used,
+                 "image rows step %ld, %s: norm %.4g (token embeddings %.4g), cosine between two images %.4f, within an image %.4f\n",
+                 step, family, norm, emb, cos, within);
         char path_csv[2400];
         snprintf(path_csv, sizeof path_csv, "%s/rows.csv", r->out);
         struct stat sb;
         int fresh = stat(path_csv, &sb) != 0;
         FILE *f = fopen(path_csv, "a");
         if (f) {
-            if (fresh) fprintf(f, "step,row_norm,embedding_norm,cosine_between_images\n");
-            fprintf(f, "%ld,%.6g,%.6g,%.6f\n", step, norm, emb, cos);
+            if (fresh) fprintf(f, "step,family,row_norm,embedding_norm,cosine_between_images,cosine_within_image\n");
+            fprintf(f, "%ld,%s,%.6g,%.6g,%.6f,%.6f\n", step, family, norm, emb, cos, within);
             fclose(f);
         }
     }
@@ -357,8 +362,8 @@ static int validate(run *r, long step) {
     if (!m) return -1;
     FILE *f = fopen(r->valid_csv, "a");
     if (!f) { t2_vlm_free(m); return t2_fail("%s: %s", r->valid_csv, strerror(errno)); }
-    int rc = 0, probed = 0;
-    char probe[256] = "";
+    int rc = 0;
+    char probe[1024] = "";
     if (!r->quiet) fprintf(stderr, "valid step %ld:", step);
     for (int i = 0; i < r->n_valid && rc == 0; i++) {
         t2_eval_set set;
@@ -370,10 +375,7 @@ static int validate(run *r, long step) {
         eo.model_name = "t2 train";
         t2_eval_summary sum;
         rc = t2_eval_run(m, &set, &eo, &sum);
-        if (rc == 0 && !probed && t2_vlm_has_vision(m)) {
-            for (int k = 0; k < set.n && !probed; k++) probed = set.items[k].image != NULL;
-            if (probed) rows_probe(r, m, step, &set, probe, sizeof probe);
-        }
+        if (rc == 0 && t2_vlm_has_vision(m)) rows_probe(r, m, step, r->valid_fams[i], &set, probe, sizeof probe);
         if (rc == 0) {
             fprintf(f, "%ld,%s,%.2f,%d\n", step, r->valid_fams[i], sum.score, sum.n);
             if (!r->quiet) fprintf(stderr, " %s %.1f", r->valid_fams[i], sum.score);
