@@ -26,6 +26,23 @@ static void recipe(const t2_test_env *e, const char *name, long steps, const cha
     T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
 }
 
+// A scene-only run NAME (seed 5, batch 4, F32 export) with the optim fields OPTIM and top-level
+// fields EXTRA (each "" or starting with ", "), trained to the end; a failure is recorded.
+static void run_scene(const t2_test_env *e, const char *name, const char *optim, const char *extra) {
+    char path[1200], text[4096], *out = NULL;
+    snprintf(path, sizeof path, "%s/%s.json", e->work, name);
+    snprintf(text, sizeof text,
+             "{\"out\": \"%s/%s\", \"seed\": 5, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
+             " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}]},\n"
+             " \"optim\": {\"batch\": 4, \"lr\": 3e-3%s},\n"
+             " \"checkpoint\": {\"every\": 100}%s}\n",
+             e->work, name, model, optim, extra);
+    T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
+    int rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e->t2, path);
+    T2_CHECK(rc == 0, "run %s failed:\n%s", name, out);
+    free(out);
+}
+
 static char *file(const t2_test_env *e, const char *rel, size_t *n) {
     char p[1200];
     snprintf(p, sizeof p, "%s/%s", e->work, rel);
@@ -131,22 +148,13 @@ int main(int argc, char **argv) {
     // 4. optim.lr_scale: the tower frozen for the first 10 of 20 steps, then trained; frozen throughout;
     //    and the whole vision side (tower + projector) frozen throughout
     {
-        char path[1200], text[4096];
         static const char *scales[3] = {"\"vision_tower\": 0", "\"vision_tower\": {\"scale\": 0, \"until\": 10}",
                                         "\"vision_tower\": 0, \"multi_modal_projector\": 0"};
         for (int k = 0; k < 3; k++) {
-            snprintf(path, sizeof path, "%s/freeze%d.json", e.work, k);
-            snprintf(text, sizeof text,
-                     "{\"out\": \"%s/freeze%d\", \"seed\": 5, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
-                     " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}]},\n"
-                     " \"optim\": {\"steps\": %d, \"batch\": 4, \"lr\": 3e-3, \"lr_scale\": {%s}},\n"
-                     " \"checkpoint\": {\"every\": 100}%s}\n",
-                     e.work, k, model, k == 1 ? 20 : 10, scales[k],
-                     k == 2 ? ", \"valid\": {\"every\": 10, \"n\": 4, \"families\": [\"math\", \"scene\"]}" : "");
-            T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
-            rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e.t2, path);
-            T2_CHECK(rc == 0, "lr_scale run %d failed:\n%s", k, out);
-            free(out);
+            char name[16], optim[256];
+            snprintf(name, sizeof name, "freeze%d", k);
+            snprintf(optim, sizeof optim, ", \"steps\": %d, \"lr_scale\": {%s}", k == 1 ? 20 : 10, scales[k]);
+            run_scene(&e, name, optim, k == 2 ? ", \"valid\": {\"every\": 10, \"n\": 4, \"families\": [\"math\", \"scene\"]}" : "");
         }
         // tower tensors: unchanged after 10 frozen steps, changed after 10 more; the projector trained
         // unless frozen too
@@ -195,20 +203,8 @@ int main(int argc, char **argv) {
     //     -lr·1·p0 on a tensor outside the decay group (a LayerNorm gain), by -lr·(1 - 0.01)·p0 on a
     //     matrix (default weight_decay 0.01), and not at all on the language model.
     {
-        char path[1200], text[4096];
-        for (int k = 0; k < 2; k++) {
-            snprintf(path, sizeof path, "%s/decay%d.json", e.work, k);
-            snprintf(text, sizeof text,
-                     "{\"out\": \"%s/decay%d\", \"seed\": 5, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
-                     " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}]},\n"
-                     " \"optim\": {\"steps\": 1, \"batch\": 4, \"lr\": 3e-3, \"warmup\": 0%s},\n"
-                     " \"checkpoint\": {\"every\": 100}}\n",
-                     e.work, k, model, k ? ", \"lr_scale\": {\"vision_tower\": {\"weight_decay\": 1.0}}" : "");
-            T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
-            rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e.t2, path);
-            T2_CHECK(rc == 0, "weight_decay run %d failed:\n%s", k, out);
-            free(out);
-        }
+        run_scene(&e, "decay0", ", \"steps\": 1, \"warmup\": 0", "");
+        run_scene(&e, "decay1", ", \"steps\": 1, \"warmup\": 0, \"lr_scale\": {\"vision_tower\": {\"weight_decay\": 1.0}}", "");
         rc = t2_test_sh(&out, "%s -c \"import sys; sys.path.insert(0, '%s/tests/ref'); import st, numpy as np; "
                               "z = st.Checkpoint('%s'); a = st.Checkpoint('%s/decay0/model'); b = st.Checkpoint('%s/decay1/model'); "
                               "g = lambda c, n: np.asarray(c.get(n), np.float64); "
