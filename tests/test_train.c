@@ -12,9 +12,14 @@
 
 static char model[1100];
 
+// WORK/NAME.json holding TEXT (its path in PATH); a failure is recorded.
+static void write_recipe(const t2_test_env *e, const char *name, const char *text, char *path, size_t cap) {
+    snprintf(path, cap, "%s/%s.json", e->work, name);
+    T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
+}
+
 static void recipe(const t2_test_env *e, const char *name, long steps, const char *extra) {
     char path[1200], text[4096];
-    snprintf(path, sizeof path, "%s/%s.json", e->work, name);
     snprintf(text, sizeof text,
              "{\"out\": \"%s/%s\", \"seed\": 5,\n"
              " \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
@@ -23,21 +28,20 @@ static void recipe(const t2_test_env *e, const char *name, long steps, const cha
              " \"optim\": {%s\"steps\": %ld, \"batch\": 4, \"accum\": 2, \"lr\": 3e-3, \"lr_min\": 3e-4, \"warmup\": 10, \"clip\": 1.0},\n"
              " \"checkpoint\": {\"every\": 25}, \"log_every\": 1000}\n",
              e->work, name, model, extra, steps);
-    T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
+    write_recipe(e, name, text, path, sizeof path);
 }
 
 // A scene-only run NAME (seed 5, batch 4, F32 export) with the optim fields OPTIM and top-level
 // fields EXTRA (each "" or starting with ", "), trained to the end; a failure is recorded.
 static void run_scene(const t2_test_env *e, const char *name, const char *optim, const char *extra) {
     char path[1200], text[4096], *out = NULL;
-    snprintf(path, sizeof path, "%s/%s.json", e->work, name);
     snprintf(text, sizeof text,
              "{\"out\": \"%s/%s\", \"seed\": 5, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
              " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}]},\n"
              " \"optim\": {\"batch\": 4, \"lr\": 3e-3%s},\n"
              " \"checkpoint\": {\"every\": 100}%s}\n",
              e->work, name, model, optim, extra);
-    T2_CHECK(t2_write_file_atomic(path, text, strlen(text)) == 0, "cannot write %s", path);
+    write_recipe(e, name, text, path, sizeof path);
     int rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e->t2, path);
     T2_CHECK(rc == 0, "run %s failed:\n%s", name, out);
     free(out);
