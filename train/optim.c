@@ -37,24 +37,15 @@ void t2_train_optim_free(t2_train_optim *o) {
     memset(o, 0, sizeof *o);
 }
 
-int t2_train_optim_scale(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float scale, int64_t until) {
+int t2_train_optim_group(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float scale, int64_t until, float wd) {
     int n = t2_vlm_train_tensor_count(vt), hit = 0, idx[2] = {0, 0};
     for (int i = 0; i < n; i++) {   // ranges were made in tensor order, per block
         t2_vlm_train_tensor t;
         t2_vlm_train_tensor_info(vt, i, &t);
         int r = idx[t.block]++;
-        if (!strncmp(t.name, prefix, strlen(prefix))) o->scale[t.block][r] = scale, o->until[t.block][r] = until, hit++;
-    }
-    return hit;
-}
-
-int t2_train_optim_decay(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float wd) {
-    int n = t2_vlm_train_tensor_count(vt), hit = 0, idx[2] = {0, 0};
-    for (int i = 0; i < n; i++) {
-        t2_vlm_train_tensor t;
-        t2_vlm_train_tensor_info(vt, i, &t);
-        int r = idx[t.block]++;
-        if (!strncmp(t.name, prefix, strlen(prefix))) o->wd[t.block][r] = wd, hit++;
+        if (strncmp(t.name, prefix, strlen(prefix))) continue;
+        o->scale[t.block][r] = scale, o->until[t.block][r] = until, hit++;
+        if (wd >= 0) o->wd[t.block][r] = wd;
     }
     return hit;
 }

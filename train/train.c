@@ -436,9 +436,8 @@ static int setup(run *r, const t2_train_opts *o) {
         if (!(sc >= 0) || (cJSON_IsObject(e) && cJSON_GetObjectItem(e, "weight_decay") && !(wd >= 0)))
             return t2_fail("%s: optim.lr_scale.%s: a number >= 0 or {\"scale\": S, \"until\": STEP, \"weight_decay\": WD}",
                            o->config_path, e->string);
-        if (t2_train_optim_scale(&r->opt, r->vt, e->string, (float)sc, (int64_t)until) == 0)
+        if (t2_train_optim_group(&r->opt, r->vt, e->string, (float)sc, (int64_t)until, (float)wd) == 0)
             return t2_fail("%s: optim.lr_scale: no tensor name starts with '%s'", o->config_path, e->string);
-        if (wd >= 0) t2_train_optim_decay(&r->opt, r->vt, e->string, (float)wd);
     }
     t2_rng_seed(&r->rng, r->seed);
     if (r->threads > 0) t2_blas_threads(r->threads);

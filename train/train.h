@@ -26,12 +26,10 @@ typedef struct {
 int t2_train_optim_init(t2_train_optim *o, t2_vlm_train *vt);
 void t2_train_optim_free(t2_train_optim *o);
 // Contract: multiply the learning rate of every tensor whose checkpoint name starts with PREFIX by
-// SCALE (0 freezes it: no update, no decay) for the updates before step UNTIL (-1: all of them).
-// Returns how many tensors matched.
-int t2_train_optim_scale(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float scale, int64_t until);
-// Contract: every tensor whose name starts with PREFIX decays by WD (AdamW's decoupled decay, biases
-// and norm gains included). Returns how many tensors matched.
-int t2_train_optim_decay(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float wd);
+// SCALE (0 freezes it: no update, no decay) for the updates before step UNTIL (-1: all of them), and
+// when WD >= 0 decay those tensors by WD (AdamW's decoupled decay, biases and norm gains included;
+// WD < 0: the config's, on the decay group only). Returns how many tensors matched.
+int t2_train_optim_group(t2_train_optim *o, t2_vlm_train *vt, const char *prefix, float scale, int64_t until, float wd);
 // The multiplier in force for range R of block K at optimizer step STEP.
 float t2_train_optim_scale_at(const t2_train_optim *o, int k, int r, int64_t step);
 // 1 when every tensor of block K (0 language model, 1 vision side) is frozen at the next update: its
