@@ -27,7 +27,8 @@ static void test_api(void) {
         T2_CHECK(t2_world_family_parse(t2_world_family_name(f)) == f, "family %d name round trip", f);
     T2_CHECK(t2_world_family_parse("nope") == -1, "unknown family");
     T2_CHECK(t2_world_split_parse("test") == T2_WORLD_SPLIT_TEST && t2_world_split_parse("x") == -1, "splits");
-    T2_CHECK(t2_world_family_held_out(T2_WORLD_KNOW) && !t2_world_family_held_out(T2_WORLD_DISPATCH), "held out");
+    T2_CHECK(t2_world_family_held_out(T2_WORLD_KNOW) && !t2_world_family_held_out(T2_WORLD_DISPATCH) &&
+             !t2_world_family_held_out(T2_WORLD_CAPTION), "held out");
     T2_CHECK(!strcmp(t2_world_family_metric(T2_WORLD_REASONING), "mc") &&
              !strcmp(t2_world_family_metric(T2_WORLD_TEXTVQA), "vqa") &&
              !strcmp(t2_world_family_metric(T2_WORLD_MATH), "exact") &&
@@ -92,6 +93,8 @@ static void test_validity(void) {
                         if (!strcmp(it.answer, labels[k])) l = k;
                     ok &= l >= 0 && strstr(it.question, "\\boxed{category}") != NULL;
                     if (l >= 0) seen_label[l]++;
+                } else if (f == T2_WORLD_CAPTION) {
+                    ok &= it.n_choices == 0 && (isdigit((unsigned char)it.answer[0]) || !strncmp(it.answer, "a ", 2));
                 } else {
                     ok &= lower_word(it.answer) && it.n_choices == 0;
                 }
@@ -119,7 +122,7 @@ static void test_validity(void) {
 }
 
 static void test_vocabulary(void) {
-    static char words[4096][128];
+    static char words[4096][sizeof ((t2_world_item *)0)->answer];
     int nw = 0, numbers[100] = {0}, nn = 0, maxnum = -1;
     for (int i = 0; i < 3000; i++) {
         t2_world_item it;
@@ -141,6 +144,101 @@ static void test_vocabulary(void) {
     printf("textvqa over 3000 items: %d distinct words, %d distinct numbers, max %d\n", nw, nn, maxnum);
     T2_CHECK(nw >= 100, "only %d distinct textvqa words", nw);
     T2_CHECK(nn >= 95 && maxnum == 99, "numbers: %d distinct, max %d", nn, maxnum);
+}
+
+// Scene captions against the pixels: the objects are found again as connected regions of a palette
+// colour (the palette is the world's spec; the generator's object list is not used), each classified
+// by size (area: a small object is at most ~200 px at 96², a big one at least ~280) and shape (area /
+// bounding box: square ~1, circle ~0.79, triangle ~0.5). The caption's groups must give the same
+// (size, colour, shape) counts, listed left to right by the centre of each group's leftmost member.
+static void test_captions(void) {
+    static const char *cols[6] = {"red", "green", "blue", "yellow", "purple", "orange"};
+    static const int pal[6][3] = {{220, 40, 40}, {40, 160, 60}, {40, 80, 220}, {240, 205, 30}, {140, 60, 180}, {245, 135, 25}};
+    static const char *shapes[3] = {"circle", "square", "triangle"};
+    static int label[S * S], stack[S * S];
+    int scenes = 0, texts = 0, multi = 0;
+    for (int i = 0; i < 300; i++) {
+        t2_world_item it;
+        if (t2_world_make(T2_WORLD_CAPTION, T2_WORLD_SPLIT_VALID, (uint64_t)i, NULL, &it, rgb_a)) {
+            T2_CHECK(0, "caption %d: %s", i, t2_last_error());
+            continue;
+        }
+        if (!isdigit((unsigned char)it.answer[0])) {
+            texts++;
+            T2_CHECK(!strncmp(it.answer, "a sign that says ", 17) || !strncmp(it.answer, "a jar with a label that says ", 29) ||
+                     !strncmp(it.answer, "a door with the number ", 23) || !strncmp(it.answer, "a price tag of ", 15) ||
+                     !strncmp(it.answer, "a car with the number plate ", 28), "%s: caption \"%s\"", it.id, it.answer);
+            continue;
+        }
+        scenes++;
+        // found: count[big][colour][shape], leftmost x of each kind
+        int found[2][6][3] = {{{0}}}, left[2][6][3];
+        memset(label, 0, sizeof label);
+        for (int p = 0; p < S * S; p++) {
+            if (label[p]) continue;
+            int c = -1;
+            for (int k = 0; k < 6 && c < 0; k++) {
+                int dr = rgb_a[3 * p] - pal[k][0], dg = rgb_a[3 * p + 1] - pal[k][1], db = rgb_a[3 * p + 2] - pal[k][2];
+                if (dr * dr + dg * dg + db * db < 900) c = k;
+            }
+            if (c < 0) continue;
+            int n = 0, area = 0, x0 = S, x1 = -1, y0 = S, y1 = -1;
+            stack[n++] = p, label[p] = 1;
+            while (n) {
+                int q = stack[--n], x = q % S, y = q / S;
+                area++;
+                if (x < x0) x0 = x;
+                if (x > x1) x1 = x;
+                if (y < y0) y0 = y;
+                if (y > y1) y1 = y;
+                int nb[4] = {x > 0 ? q - 1 : -1, x < S - 1 ? q + 1 : -1, y > 0 ? q - S : -1, y < S - 1 ? q + S : -1};
+                for (int k = 0; k < 4; k++) {
+                    int r = nb[k];
+                    if (r < 0 || label[r]) continue;
+                    int dr = rgb_a[3 * r] - pal[c][0], dg = rgb_a[3 * r + 1] - pal[c][1], db = rgb_a[3 * r + 2] - pal[c][2];
+                    if (dr * dr + dg * dg + db * db < 900) label[r] = 1, stack[n++] = r;
+                }
+            }
+            if (area < 20) continue;   // edge pixels that happen to match
+            double fill = (double)area / ((x1 - x0 + 1) * (y1 - y0 + 1));
+            int big = area > 240, sh = fill > 0.9 ? 1 : fill > 0.65 ? 0 : 2;
+            int cx2 = x0 + x1;   // twice the centre's x
+            if (!found[big][c][sh]++ || cx2 < left[big][c][sh]) left[big][c][sh] = cx2;
+        }
+        // parse "k [big ]colour shape[s], ..."
+        int said[2][6][3] = {{{0}}}, ok = 1, prev_left = -1, groups = 0, order_ok = 1;
+        const char *a = it.answer;
+        while (*a && ok) {
+            char w1[16], w2[16], w3[16];
+            int k, used = 0;
+            if (sscanf(a, "%d %15s %15s%n", &k, w1, w2, &used) < 3) { ok = 0; break; }
+            int big = !strcmp(w1, "big");
+            if (big) {
+                int more = 0;
+                if (sscanf(a + used, " %15s%n", w3, &more) < 1) { ok = 0; break; }
+                snprintf(w1, sizeof w1, "%s", w2), snprintf(w2, sizeof w2, "%s", w3), used += more;
+            }
+            size_t l = strlen(w2);
+            if (l && w2[l - 1] == ',') w2[--l] = 0;
+            if (k > 1 && l && w2[l - 1] == 's') w2[--l] = 0;
+            int c = -1, sh = -1;
+            for (int j = 0; j < 6; j++)
+                if (!strcmp(w1, cols[j])) c = j;
+            for (int j = 0; j < 3; j++)
+                if (!strcmp(w2, shapes[j])) sh = j;
+            if (c < 0 || sh < 0 || k < 1) { ok = 0; break; }
+            said[big][c][sh] += k, groups++, multi += k > 1;
+            if (found[big][c][sh] && left[big][c][sh] + 3 < prev_left) order_ok = 0;   // 1.5 px: anti-aliased edges
+            if (found[big][c][sh]) prev_left = left[big][c][sh];
+            a += used;
+            while (*a == ',' || *a == ' ') a++;
+        }
+        T2_CHECK(ok && groups > 0, "%s: caption \"%s\" does not parse", it.id, it.answer);
+        T2_CHECK(!memcmp(said, found, sizeof said), "%s: caption \"%s\" disagrees with the objects in the image", it.id, it.answer);
+        T2_CHECK(order_ok, "%s: caption \"%s\" is not left to right", it.id, it.answer);
+    }
+    printf("captions: %d scenes checked against their pixels (%d groups of 2+), %d text images\n", scenes, multi, texts);
+    T2_CHECK(scenes > 120 && texts > 60 && multi > 30, "caption mix: %d scenes, %d text images, %d groups of 2+", scenes, texts, multi);
 }
 
 // Thread safety: four threads make the same 40 image items; every copy matches the serial one.
@@ -228,6 +326,7 @@ int main(int argc, char **argv) {
     test_determinism();
     test_validity();
     test_vocabulary();
+    test_captions();
     test_threads();
     test_cli(&e);
     test_checksums(&e);

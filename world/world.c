@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char *const family_names[T2_WORLD_COUNT] = {
-    "textvqa", "scene", "math", "code", "reasoning", "dispatch", "signsum", "math_hard", "code_hard", "know"};
+    "textvqa", "scene", "math", "code", "reasoning", "dispatch", "signsum", "math_hard", "code_hard", "know", "caption"};
 static const char *const split_names[3] = {"train", "valid", "test"};
 
 t2_world_opts t2_world_defaults(void) { return (t2_world_opts){.image_size = 96, .difficulty = 1.0f}; }
@@ -27,9 +27,10 @@ int t2_world_family_parse(const char *name) {
     return -1;
 }
 const char *t2_world_family_name(int f) { return f >= 0 && f < T2_WORLD_COUNT ? family_names[f] : "?"; }
-int t2_world_family_held_out(int f) { return f >= T2_WORLD_SIGNSUM && f < T2_WORLD_COUNT; }
+int t2_world_family_held_out(int f) { return f >= T2_WORLD_SIGNSUM && f <= T2_WORLD_KNOW; }
 int t2_world_family_has_images(int f) {
-    return f == T2_WORLD_TEXTVQA || f == T2_WORLD_SCENE || f == T2_WORLD_SIGNSUM || f == T2_WORLD_KNOW;
+    return f == T2_WORLD_TEXTVQA || f == T2_WORLD_SCENE || f == T2_WORLD_SIGNSUM || f == T2_WORLD_KNOW ||
+           f == T2_WORLD_CAPTION;
 }
 const char *t2_world_family_metric(int f) {
     if (t2_world_family_has_images(f)) return "vqa";
@@ -52,6 +53,7 @@ typedef struct {
     float f;        // S / 96: every length below is written for a 96-pixel image
     int split;
     const t2_world_opts *o;
+    char desc[192]; // what the image shows, as the caption family says it (textvqa images)
 } gen;
 
 static int ri(gen *g, int lo, int hi) { return lo + (int)t2_rng_below(&g->r, (uint64_t)(hi - lo + 1)); }  // [lo, hi]
@@ -193,6 +195,7 @@ static int fam_textvqa(gen *g, t2_world_item *it, wd_canvas *c) {
         static const char *qs[] = {"What does the sign say?", "What word is on the sign?", "What is written on the sign?"};
         Q("%s", PICK(g, qs));
         A("%s", word);
+        setf(g->desc, sizeof g->desc, "a sign that says %s", word);
     } else if (kind == 1) {                                    // label on a jar / box / bottle
         const char *word = pick_word(g);
         styled(g, word, text, sizeof text);
@@ -214,6 +217,7 @@ static int fam_textvqa(gen *g, t2_world_item *it, wd_canvas *c) {
         static const char *qs[] = {"What word is on the label?", "What does the label say?", "What is written on the label?"};
         Q("%s", PICK(g, qs));
         A("%s", word);
+        setf(g->desc, sizeof g->desc, "a jar with a label that says %s", word);
     } else if (kind == 2) {                                    // door with a number
         int num = ri(g, 0, 99);
         snprintf(text, sizeof text, "%d", num);
@@ -237,6 +241,7 @@ static int fam_textvqa(gen *g, t2_world_item *it, wd_canvas *c) {
         static const char *qs[] = {"What number is on the door?", "What is the door number?"};
         Q("%s", PICK(g, qs));
         A("%d", num);
+        setf(g->desc, sizeof g->desc, "a door with the number %d", num);
     } else if (kind == 3) {                                    // price tag "$12"
         int price = ri(g, 1, 99);
         snprintf(text, sizeof text, "$%d", price);
@@ -256,6 +261,7 @@ static int fam_textvqa(gen *g, t2_world_item *it, wd_canvas *c) {
         static const char *qs[] = {"What is the price?", "How much does it cost?", "What price is on the tag?"};
         Q("%s", PICK(g, qs));
         A("%d", price);
+        setf(g->desc, sizeof g->desc, "a price tag of %d", price);
     } else {                                                   // number plate "AB12"
         char code[8];
         code[0] = (char)('a' + ri(g, 0, 25));
@@ -275,6 +281,7 @@ static int fam_textvqa(gen *g, t2_world_item *it, wd_canvas *c) {
         static const char *qs[] = {"What is on the plate?", "What does the plate say?", "What is the number plate?"};
         Q("%s", PICK(g, qs));
         A("%s", code);
+        setf(g->desc, sizeof g->desc, "a car with the number plate %s", code);
     }
     return 0;
 }
@@ -397,6 +404,53 @@ static int fam_scene(gen *g, t2_world_item *it, wd_canvas *c) {
         return 0;
     }
     return t2_fail("world: scene item %s: no valid scene after 100 attempts", it->id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// caption (trained on, never tested: the role of LLaVA's captioning stage). "Describe the image." over
+// a scene or a textvqa image, answered with everything the image shows, so that every answer token
+// depends on the image (a QA item carries one such token, and often the prior guesses it).
+// Scenes: each group of equal objects (size, colour, shape) with its count, left to right by the
+// group's leftmost member: "2 red circles, 1 big blue square". Half the scenes draw their objects
+// from 1–3 kinds, so that counts above 1 are common. textvqa images: what it is and what it says.
+
+static int fam_caption(gen *g, t2_world_item *it, wd_canvas *c) {
+    static const char *qs[] = {"Describe the image.", "What is in the image?", "What do you see in the image?"};
+    if (chance(g, 0.4f)) {
+        if (fam_textvqa(g, it, c)) return -1;
+        Q("%s", PICK(g, qs));
+        A("%s", g->desc);
+        return 0;
+    }
+    int maxn = 3 + (int)lroundf(3.0f * g->d);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        obj ob[6], kind[3];
+        int n = ri(g, 1, maxn), kinds = chance(g, 0.5f) ? ri(g, 1, 3) : 0;
+        for (int k = 0; k < kinds; k++) kind[k] = (obj){ri(g, 0, 2), ri(g, 0, 5), chance(g, 0.35f), 0, 0, 0};
+        for (int i = 0; i < n; i++)
+            ob[i] = kinds ? kind[ri(g, 0, kinds - 1)] : (obj){ri(g, 0, 2), ri(g, 0, 5), chance(g, 0.35f), 0, 0, 0};
+        if (place_objs(g, ob, n)) continue;
+        scene_backdrop(g, c);
+        for (int i = 0; i < n; i++) draw_obj(c, &ob[i]);
+        char a[sizeof it->answer];
+        size_t len = 0;
+        int done[6] = {0};
+        for (;;) {
+            int i = -1;
+            for (int j = 0; j < n; j++)
+                if (!done[j] && (i < 0 || ob[j].x < ob[i].x)) i = j;
+            if (i < 0) break;
+            int k = 0;
+            for (int j = 0; j < n; j++)
+                if (ob[j].shape == ob[i].shape && ob[j].color == ob[i].color && ob[j].big == ob[i].big) done[j] = 1, k++;
+            len += (size_t)snprintf(a + len, sizeof a - len, "%s%d %s%s %s%s", len ? ", " : "", k, ob[i].big ? "big " : "",
+                                    color_names[ob[i].color], shape_names[ob[i].shape], k > 1 ? "s" : "");
+        }
+        Q("%s", PICK(g, qs));
+        A("%s", a);
+        return 0;
+    }
+    return t2_fail("world: caption item %s: no valid scene after 100 attempts", it->id);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -770,6 +824,7 @@ static int make_item(int family, int split, uint64_t index, const t2_world_opts 
         case T2_WORLD_SIGNSUM: rc = fam_signsum(&g, it, &c); break;
         case T2_WORLD_MATH_HARD: rc = fam_math_hard(&g, it); break;
         case T2_WORLD_CODE_HARD: rc = fam_code_hard(&g, it); break;
+        case T2_WORLD_CAPTION: rc = fam_caption(&g, it, &c); break;
         default: rc = fam_know(&g, it, &c); break;
         }
         if (rc == 0 || family == T2_WORLD_SCENE || family == T2_WORLD_DISPATCH || attempt == 20) break;

@@ -12,6 +12,8 @@ typedef enum {
     T2_WORLD_DISPATCH,
     /* held out, never trained on: */
     T2_WORLD_SIGNSUM, T2_WORLD_MATH_HARD, T2_WORLD_CODE_HARD, T2_WORLD_KNOW,
+    /* trained on, no test target (the captioning stage); last, so the others keep their seeds: */
+    T2_WORLD_CAPTION,
     T2_WORLD_COUNT
 } t2_world_family;
 
@@ -31,7 +33,8 @@ typedef struct {
     char id[64];            // "<family>-<split>-<index>"
     char question[1024];    // what the model is asked (image items WITHOUT the "<image>" marker); MC
                             // items end with the choices as eval/run.c lists them: "\nA. x\nB. y..."
-    char answer[128];       // canonical answer (lower case word / number / MC letter / "\\boxed{label}")
+    char answer[192];       // canonical answer (lower case word / number / MC letter / "\\boxed{label}" /
+                            // a caption: "2 red circles, 1 big blue square")
     int n_choices;          // MC only (reasoning), else 0
     char choices[T2_WORLD_MAX_CHOICES][96];
     int has_image;          // 1: RGB was filled
@@ -40,7 +43,7 @@ typedef struct {
 // Contract: image_size 96, difficulty 1.
 t2_world_opts t2_world_defaults(void);
 // Contract: "textvqa", "scene", "math", "code", "reasoning", "dispatch", "signsum", "math_hard",
-// "code_hard", "know" → the family; -1 if unknown.
+// "code_hard", "know", "caption" → the family; -1 if unknown.
 int t2_world_family_parse(const char *name);
 const char *t2_world_family_name(int family);
 // Contract: 1 for the held-out families (signsum, math_hard, code_hard, know), else 0.
