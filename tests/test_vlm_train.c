@@ -169,6 +169,36 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
         free(whole), free(part);
     }
 
+    // 2b. the centred vision gradient (optim.center_vision_grad): with the batch's two images made the
+    // same picture, both give the same rows through the same Jacobian, so the gradient minus its mean
+    // over the images reaches the vision side as exactly nothing, while the language model's gradients
+    // stay those of the plain backward. (Centring over the positions instead would not give zero.)
+    if (b.nimg == 2) {
+        size_t px = (size_t)3 * b.S * b.S;
+        float *same = t2_malloc(sizeof(float) * 2 * px);
+        memcpy(same, b.pixels, sizeof(float) * px), memcpy(same + px, b.pixels, sizeof(float) * px);
+        t2_vlm_train_blocks bl;
+        t2_vlm_train_get_blocks(vt, &bl);
+        float *plain = t2_malloc(sizeof(float) * (bl.n[0] + bl.n[1]));
+        t2_vlm_train_zero_grad(vt);
+        t2_vlm_train_forward(vt, b.tokens, b.targets, b.is_image, same, 2, B, b.T);
+        t2_vlm_train_backward(vt);
+        memcpy(plain, bl.g[0], sizeof(float) * bl.n[0]), memcpy(plain + bl.n[0], bl.g[1], sizeof(float) * bl.n[1]);
+        t2_vlm_train_set_vision_grad_center(vt, 1);
+        t2_vlm_train_zero_grad(vt);
+        t2_vlm_train_forward(vt, b.tokens, b.targets, b.is_image, same, 2, B, b.T);
+        t2_vlm_train_backward(vt);
+        t2_vlm_train_set_vision_grad_center(vt, 0);
+        double vmax = 0, vplain = 0;
+        for (size_t i = 0; i < bl.n[1]; i++) vmax = fmax(vmax, fabs(bl.g[1][i])), vplain = fmax(vplain, fabs(plain[bl.n[0] + i]));
+        double lm_err = t2_test_rel_err(bl.g[0], plain, bl.n[0]);
+        printf("%s: centred vision gradient on two equal images: max %.3g (plain %.3g); language model unchanged (%.3g)\n",
+               name, vmax, vplain, lm_err);
+        T2_CHECK(vplain > 0 && vmax <= 1e-6 * vplain, "%s: centred vision gradient %.3g, plain %.3g", name, vmax, vplain);
+        T2_CHECK(lm_err == 0, "%s: centring changed the language model's gradients (%.3g)", name, lm_err);
+        free(same), free(plain);
+    }
+
     // 3. ten AdamW steps (clip 1.0, warmup 3 + cosine to 10, wd 0.1 on matrices) vs torch.optim.AdamW
     {
         t2_vlm_train_load(vt, st);   // back to the checkpoint's weights

@@ -30,6 +30,7 @@ typedef struct {
     long steps, warmup;
     int batch, accum;
     double lr, lr_min, clip;
+    int center_vision_grad;
     t2_adamw_config adam;
 } optim_cfg;
 
@@ -141,6 +142,9 @@ static int parse_recipe(run *r, const t2_train_opts *o) {
     c->lr_min = t2_json_num(O, "lr_min", c->lr * 0.1);
     c->warmup = (long)t2_json_num(O, "warmup", 0);
     c->clip = t2_json_num(O, "clip", 1.0);
+    const cJSON *cvg = cJSON_GetObjectItem(O, "center_vision_grad");
+    if (cvg && !cJSON_IsBool(cvg)) return t2_fail("%s: optim.center_vision_grad must be true or false", cfgname);
+    c->center_vision_grad = cJSON_IsTrue(cvg);
     c->adam = t2_adamw_defaults();
     c->adam.weight_decay = t2_json_num(O, "weight_decay", 0.01);
     c->adam.beta1 = t2_json_num(O, "beta1", 0.9);
@@ -524,6 +528,7 @@ int t2_train_run(const t2_train_opts *o) {
         double t0 = t2_now();
         t2_vlm_train_zero_grad(r.vt);
         t2_vlm_train_set_vision_grad(r.vt, !t2_train_optim_block_frozen(&r.opt, 1));
+        t2_vlm_train_set_vision_grad_center(r.vt, r.oc.center_vision_grad);
         double loss_sum = 0;
         long tokens = 0;
         float diff = difficulty_at(&r, step);

@@ -24,6 +24,7 @@ struct t2_vlm_train {
     int last_images;            // images of the last forward
     int ready;                  // a forward was run
     int no_vision_grad;         // backward stops at the image rows (the vision side is frozen)
+    int center_vision_grad;     // the image rows' gradient loses its mean over the batch's images, per position
 };
 
 t2_vlm_train *t2_vlm_train_new(const cJSON *config, int max_B, int max_T, int max_images) {
@@ -198,13 +199,22 @@ void t2_vlm_train_backward(t2_vlm_train *vt) {
     if (vt->last_images > 0 && !vt->no_vision_grad) {
         const float *de = t2_lm_train_dembeds(vt->lm);
         int R = vt->image_tokens, H = vt->hidden;
-        for (int k = 0; k < vt->last_images * R; k++)
+        int N = vt->last_images;
+        for (int k = 0; k < N * R; k++)
             memcpy(vt->dimg + (size_t)k * H, de + (size_t)vt->img_pos[k] * H, sizeof(float) * H);
+        if (vt->center_vision_grad && N > 1)   // per position and channel: minus the mean over the images
+            for (size_t j = 0; j < (size_t)R * H; j++) {
+                double m = 0;
+                for (int i = 0; i < N; i++) m += vt->dimg[(size_t)i * R * H + j];
+                float mf = (float)(m / N);
+                for (int i = 0; i < N; i++) vt->dimg[(size_t)i * R * H + j] -= mf;
+            }
         t2_vit_train_backward(vt->vit, vt->dimg);
     }
 }
 
 void t2_vlm_train_set_vision_grad(t2_vlm_train *vt, int on) { vt->no_vision_grad = !on; }
+void t2_vlm_train_set_vision_grad_center(t2_vlm_train *vt, int on) { vt->center_vision_grad = on != 0; }
 
 // ---------------------------------------------------------------------------------------------
 // Export

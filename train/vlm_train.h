@@ -48,6 +48,12 @@ void t2_vlm_train_backward(t2_vlm_train *vt);
 // ON = 0: backward leaves the vision side's gradients alone (it is frozen; saves the tower's
 // backward). Default 1.
 void t2_vlm_train_set_vision_grad(t2_vlm_train *vt, int on);
+// ON = 1: backward hands the vision side the image rows' gradient minus its mean over the batch's
+// images (per position and channel), so that the tower and projector only learn what tells one
+// image from another — not a shared component that every image gets (docs/t2-tiny.md: with a
+// randomly initialised tower that component grows until the language model's RMSNorm divides the
+// image away). Not the gradient of the loss; a training option. Default 0.
+void t2_vlm_train_set_vision_grad_center(t2_vlm_train *vt, int on);
 void t2_vlm_train_zero_grad(t2_vlm_train *vt);
 
 // The parameters as two flat blocks (language model, then vision side), one optimizer state over both.
