@@ -566,7 +566,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
     if (rc == 0) {
         progress(o, total, total, t0, &a, &last, 1);
         rc = write_results(o->out_dir, set, &a, o, wall, "run", dsp ? &ast : NULL);
-        if (rc == 0) print_table(set, &a);
+        if (rc == 0 && !o->no_table) print_table(set, &a);
         if (rc == 0 && dsp) print_adapt(&ast);
         sum->n = a.all.n;
         sum->score = a.all.n ? 100.0 * a.all.sum / a.all.n : 0;
@@ -670,7 +670,7 @@ int t2_eval_score_file(const t2_eval_set *set, const char *predictions, const t2
     if (rc == 0) {
         double wall = t2_now() - t0;
         if (o->out_dir) rc = write_results(o->out_dir, set, &a, o, wall, "score", NULL);
-        if (rc == 0) print_table(set, &a);
+        if (rc == 0 && !o->no_table) print_table(set, &a);
         sum->n = a.all.n;
         sum->score = a.all.n ? 100.0 * a.all.sum / a.all.n : 0;
         sum->wall_s = wall;

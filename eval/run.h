@@ -21,6 +21,7 @@ typedef struct {
     int n_predict;              // 0 = the benchmark's default (short answers 32, math 256)
     const char *template_name;  // NULL = recognised from the checkpoint
     int progress;               // 1 = progress on stderr
+    int no_table;               // 1 = no markdown table of scores on stdout (callers that report them)
     const char *model_name;     // for the reports
     int batch;                  // items decoded together (0 = default 4; fewer if their KV caches would
                                 // exceed ~2 GB; 1 with a per-request --adapt strategy)

@@ -44,6 +44,7 @@ static void run_scene(const t2_test_env *e, const char *name, const char *optim,
     write_recipe(e, name, text, path, sizeof path);
     int rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e->t2, path);
     T2_CHECK(rc == 0, "run %s failed:\n%s", name, out);
+    T2_CHECK(!strstr(out, "overall"), "run %s: train -q printed validation's score tables:\n%s", name, out);
     free(out);
 }
 

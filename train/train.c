@@ -377,6 +377,7 @@ static int validate(run *r, long step) {
         snprintf(od, sizeof od, "%s/valid/step-%06ld/%s", r->out, step, r->valid_fams[i]);
         eo.out_dir = od;
         eo.model_name = "t2 train";
+        eo.no_table = 1;   // the scores go to the log line below and valid.csv
         t2_eval_summary sum;
         rc = t2_eval_run(m, &set, &eo, &sum);
         if (rc == 0 && t2_vlm_has_vision(m)) rows_probe(r, m, step, r->valid_fams[i], &set, probe, sizeof probe);
