@@ -46,7 +46,7 @@ static void usage(FILE *f) {
 "      --predictions FILE   (eval score) [{\"question_id\", \"answer\"}] or a samples.jsonl\n"
 "      --compare DIR...     markdown table of several results.json side by side, and a grouped bar\n"
 "                           chart in OUT/compare.png (default t2-eval/compare.png)\n"
-"  -q, --quiet              no progress on stderr\n"
+"  -q, --quiet              nothing on stderr but errors (no progress, no closing summary line)\n"
 "  -h, --help               this help\n");
 }
 
@@ -128,8 +128,9 @@ int t2_cmd_eval(int argc, char **argv) {
     } else {
         t2_vlm *m = t2_cli_load(cmd, model, threads, 1);
         if (t2_eval_run(m, &set, &o, &sum)) t2_cli_die(cmd, "%s", t2_last_error());
-        fprintf(stderr, "t2 eval: %d items in %.1f s (%.2f items/s); results in %s/results.json\n", sum.n, sum.wall_s,
-                sum.items_per_s, o.out_dir);
+        if (!quiet)
+            fprintf(stderr, "t2 eval: %d items in %.1f s (%.2f items/s); results in %s/results.json\n", sum.n, sum.wall_s,
+                    sum.items_per_s, o.out_dir);
         t2_vlm_free(m);
     }
     t2_eval_set_free(&set);

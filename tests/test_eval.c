@@ -98,6 +98,11 @@ int main(int argc, char **argv) {
     T2_CHECK(rc == 0 && !strcmp(full, torn), "torn-line resume: rc %d\n  full: %s\n  torn: %s\n%s", rc, full, torn, log);
     free(torn);
     free(log);
+    // --quiet: nothing on stderr (the score table still goes to stdout)
+    rc = t2_test_sh(&log, "'%s' eval --model '%s' --bench jsonl --data '%s' --images '%s' --out '%s/quiet' -n 4 -q 2>&1 >/dev/null",
+                    e.t2, model, data, e.work, e.work);
+    T2_CHECK(rc == 0 && log[0] == 0, "eval -q wrote to stderr (rc %d): %s", rc, log);
+    free(log);
 
     // t2 eval score: official VQA accuracy on hand-worked predictions (no model).
     char vq[1024], pred[1024], outs[1024];
