@@ -351,7 +351,9 @@ static int fam_scene(gen *g, t2_world_item *it, wd_canvas *c) {
         int ts = ri(g, 0, 2), tc = ri(g, 0, 5);
         if (qt == 0) {                       // count colour+shape: 0..3 targets, balanced
             int k = ri(g, 0, 3);
-            if (k > n) n = k;
+            // Objects added to reach K targets are small (their shape and colour are set below). They
+            // were left uninitialised until 2026-11-29, so their size was whatever the stack held.
+            for (; n < k; n++) ob[n] = (obj){0, 0, 0, 0, 0, 0};
             for (int i = 0; i < n; i++) {
                 if (i < k) ob[i].shape = ts, ob[i].color = tc;
                 else while (ob[i].shape == ts && ob[i].color == tc) ob[i].shape = ri(g, 0, 2), ob[i].color = ri(g, 0, 5);
