@@ -9,13 +9,23 @@ import sys
 
 
 def read(path):
-    with open(path, "rb") as f:
-        b = f.read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    base = 8 + n
-    return {k: (v["dtype"], v["shape"], b[base + v["data_offsets"][0]:base + v["data_offsets"][1]])
-            for k, v in h.items() if k != "__metadata__"}
+    try:
+        with open(path, "rb") as f:
+            b = f.read()
+        n = struct.unpack("<Q", b[:8])[0]
+        h = json.loads(b[8:8 + n])
+        base = 8 + n
+        out = {}
+        for k, v in h.items():
+            if k == "__metadata__":
+                continue
+            s, e = v["data_offsets"]
+            if not 0 <= s <= e <= len(b) - base:
+                raise ValueError(f"tensor {k}: data offsets {s}..{e} outside the file")
+            out[k] = (v["dtype"], v["shape"], b[base + s:base + e])
+        return out
+    except (OSError, struct.error, ValueError, KeyError, TypeError) as err:
+        sys.exit(f"merge_vision.py: {path}: not a readable safetensors file ({err})")
 
 
 def main():
