@@ -151,6 +151,12 @@ static void test_vocabulary(void) {
 // by size (area: a small object is at most ~200 px at 96², a big one at least ~280) and shape (area /
 // bounding box: square ~1, circle ~0.79, triangle ~0.5). The caption's groups must give the same
 // (size, colour, shape) counts, listed left to right by the centre of each group's leftmost member.
+// Within 30 (Euclidean, RGB) of a palette colour.
+static int near_colour(const uint8_t *px, const int want[3]) {
+    int dr = px[0] - want[0], dg = px[1] - want[1], db = px[2] - want[2];
+    return dr * dr + dg * dg + db * db < 900;
+}
+
 static void test_captions(void) {
     static const char *cols[6] = {"red", "green", "blue", "yellow", "purple", "orange"};
     static const int pal[6][3] = {{220, 40, 40}, {40, 160, 60}, {40, 80, 220}, {240, 205, 30}, {140, 60, 180}, {245, 135, 25}};
@@ -177,10 +183,8 @@ static void test_captions(void) {
         for (int p = 0; p < S * S; p++) {
             if (label[p]) continue;
             int c = -1;
-            for (int k = 0; k < 6 && c < 0; k++) {
-                int dr = rgb_a[3 * p] - pal[k][0], dg = rgb_a[3 * p + 1] - pal[k][1], db = rgb_a[3 * p + 2] - pal[k][2];
-                if (dr * dr + dg * dg + db * db < 900) c = k;
-            }
+            for (int k = 0; k < 6 && c < 0; k++)
+                if (near_colour(rgb_a + 3 * p, pal[k])) c = k;
             if (c < 0) continue;
             int n = 0, area = 0, x0 = S, x1 = -1, y0 = S, y1 = -1;
             stack[n++] = p, label[p] = 1;
@@ -194,9 +198,7 @@ static void test_captions(void) {
                 int nb[4] = {x > 0 ? q - 1 : -1, x < S - 1 ? q + 1 : -1, y > 0 ? q - S : -1, y < S - 1 ? q + S : -1};
                 for (int k = 0; k < 4; k++) {
                     int r = nb[k];
-                    if (r < 0 || label[r]) continue;
-                    int dr = rgb_a[3 * r] - pal[c][0], dg = rgb_a[3 * r + 1] - pal[c][1], db = rgb_a[3 * r + 2] - pal[c][2];
-                    if (dr * dr + dg * dg + db * db < 900) label[r] = 1, stack[n++] = r;
+                    if (r >= 0 && !label[r] && near_colour(rgb_a + 3 * r, pal[c])) label[r] = 1, stack[n++] = r;
                 }
             }
             if (area < 20) continue;   // edge pixels that happen to match

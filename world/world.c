@@ -308,6 +308,16 @@ static void draw_obj(wd_canvas *c, const obj *o) {
     }
 }
 
+// A random object spec (shape, colour, big 35 %), drawn in that order: the draws are sequenced here
+// because a compound literal's initialisers are evaluated in an unspecified order.
+static obj random_obj(gen *g) {
+    obj o = {0};
+    o.shape = ri(g, 0, 2);
+    o.color = ri(g, 0, 5);
+    o.big = chance(g, 0.35f);
+    return o;
+}
+
 // Place N objects (specs already set: shape, color, big) without overlap; -1 if no room.
 static int place_objs(gen *g, obj *ob, int n) {
     for (int i = 0; i < n; i++) {
@@ -347,7 +357,7 @@ static int fam_scene(gen *g, t2_world_item *it, wd_canvas *c) {
     for (int attempt = 0; attempt < 100; attempt++) {
         obj ob[6];
         int n = ri(g, 1, maxn);
-        for (int i = 0; i < n; i++) ob[i] = (obj){ri(g, 0, 2), ri(g, 0, 5), chance(g, 0.35f), 0, 0, 0};
+        for (int i = 0; i < n; i++) ob[i] = random_obj(g);
         int ts = ri(g, 0, 2), tc = ri(g, 0, 5);
         if (qt == 0) {                       // count colour+shape: 0..3 targets, balanced
             int k = ri(g, 0, 3);
@@ -428,9 +438,8 @@ static int fam_caption(gen *g, t2_world_item *it, wd_canvas *c) {
     for (int attempt = 0; attempt < 100; attempt++) {
         obj ob[6], kind[3];
         int n = ri(g, 1, maxn), kinds = chance(g, 0.5f) ? ri(g, 1, 3) : 0;
-        for (int k = 0; k < kinds; k++) kind[k] = (obj){ri(g, 0, 2), ri(g, 0, 5), chance(g, 0.35f), 0, 0, 0};
-        for (int i = 0; i < n; i++)
-            ob[i] = kinds ? kind[ri(g, 0, kinds - 1)] : (obj){ri(g, 0, 2), ri(g, 0, 5), chance(g, 0.35f), 0, 0, 0};
+        for (int k = 0; k < kinds; k++) kind[k] = random_obj(g);
+        for (int i = 0; i < n; i++) ob[i] = kinds ? kind[ri(g, 0, kinds - 1)] : random_obj(g);
         if (place_objs(g, ob, n)) continue;
         scene_backdrop(g, c);
         for (int i = 0; i < n; i++) draw_obj(c, &ob[i]);
