@@ -15,6 +15,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do fams="$fams $1"; shift; done
 [ "$1" = "--" ] && shift
 [ -n "$fams" ] || fams="textvqa scene math code reasoning dispatch"
 here=$(dirname "$0")
+. "$here/results.sh"
 bench=$here/../../world/benchmarks
 mkdir -p "$out/data"
 for fam in $fams; do
@@ -36,8 +37,7 @@ row() {
     signsum) b="2.4"; c="≈ 1";; math_hard) b="5.0"; c="< 5";; code_hard) b="6.6"; c="< 5";;
     know) b="35.7"; c="≈ 30";; *) b="?"; c="?";;
     esac
-    s=$(sed -n '/"overall"/,/}/s/.*"score":[[:space:]]*\([0-9.eE+-]*\).*/\1/p' "$out/$1/results.json" | head -1)
-    n=$(sed -n '/"overall"/,/}/s/.*"n":[[:space:]]*\([0-9]*\).*/\1/p' "$out/$1/results.json" | head -1)
+    s=$(overall score "$out/$1"); n=$(overall n "$out/$1")
     printf '| %s | %s | %.1f | %s | %s |\n' "$1" "$n" "$s" "$b" "$c"
 }
 echo "| family | n | score | majority baseline | chance |"

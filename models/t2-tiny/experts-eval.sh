@@ -10,7 +10,7 @@ t2=$1; model=$2; ev=$3; out=$4
     echo "usage: $0 T2_BINARY MODEL_DIR EVAL_DIR OUT_DIR [EXPERT ...]" >&2; exit 2; }
 shift 4
 names=${*:-textvqa math code reasoning}
-score() { sed -n '/"overall"/,/}/s/.*"score":[[:space:]]*\([0-9.eE+-]*\).*/\1/p' "$1/results.json" | head -1; }
+. "$(dirname "$0")/results.sh"
 mkdir -p "$out"
 printf '| weights \\ family |'; for f in $names; do printf ' %s |' "$f"; done; echo
 printf '|---|'; for f in $names; do printf -- '---|'; done; echo
@@ -20,7 +20,7 @@ for x in none $names; do
         [ "$x" = none ] && a=none || a=expert:$x
         "$t2" eval --model "$model" --bench jsonl --data "$ev/data/$f-test.jsonl" --images "$ev/data" --adapt "$a" \
             --out "$out/$x-$f" --quiet > /dev/null
-        printf ' %.1f |' "$(score "$out/$x-$f")"
+        printf ' %.1f |' "$(overall score "$out/$x-$f")"
     done
     echo
 done
