@@ -433,6 +433,7 @@ static int setup(run *r, const t2_train_opts *o) {
         if (rc) return -1;
     }
     if (t2_train_optim_init(&r->opt, r->vt)) return -1;
+    t2_vlm_train_set_vision_grad_center(r->vt, r->oc.center_vision_grad);
     const cJSON *ls = cJSON_GetObjectItem(cJSON_GetObjectItem(r->recipe, "optim"), "lr_scale"), *e;
     cJSON_ArrayForEach(e, ls) {   // {"vision_tower": 0.1 | {"scale": 0, "until": 8000, "weight_decay": 1}}: per prefix
         double sc = cJSON_IsObject(e) ? t2_json_num(e, "scale", 1) : cJSON_IsNumber(e) ? e->valuedouble : -1;
@@ -529,7 +530,6 @@ int t2_train_run(const t2_train_opts *o) {
         double t0 = t2_now();
         t2_vlm_train_zero_grad(r.vt);
         t2_vlm_train_set_vision_grad(r.vt, !t2_train_optim_block_frozen(&r.opt, 1));
-        t2_vlm_train_set_vision_grad_center(r.vt, r.oc.center_vision_grad);
         double loss_sum = 0;
         long tokens = 0;
         float diff = difficulty_at(&r, step);
