@@ -22,6 +22,7 @@ static void usage(FILE *f) {
 "\n"
 "families: textvqa scene math code reasoning dispatch (trained on and tested);\n"
 "          caption (trained on, no test set: describe the image);\n"
+"          facts (trained on, no test set: the pieces of a reasoning question);\n"
 "          signsum math_hard code_hard know (held out); all = every family\n"
 "\n"
 "  -f, --family NAME        family, comma-separated list (gen) or all (gen)\n"

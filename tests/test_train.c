@@ -159,7 +159,7 @@ int main(int argc, char **argv) {
             char name[16], optim[256];
             snprintf(name, sizeof name, "freeze%d", k);
             snprintf(optim, sizeof optim, ", \"steps\": %d, \"lr_scale\": {%s}", k == 1 ? 20 : 10, scales[k]);
-            run_scene(&e, name, optim, k == 2 ? ", \"valid\": {\"every\": 10, \"n\": 4, \"families\": [\"math\", \"scene\"]}" : "");
+            run_scene(&e, name, optim, k == 2 ? ", \"valid\": {\"every\": 10, \"n\": 4, \"difficulty\": 0, \"families\": [\"math\", \"scene\"]}" : "");
         }
         // tower tensors: unchanged after 10 frozen steps, changed after 10 more; the projector trained
         // unless frozen too
@@ -189,6 +189,16 @@ int main(int argc, char **argv) {
         }
         printf("lr_scale: step 1 loss %.6f / %.6f, |g| %.6f (tower frozen) / %.6f (vision frozen)\n", l0, l2, g0, g2);
         T2_CHECK(l0 == l2 && g2 < g0 * 0.999, "lr_scale: frozen gradients counted in the clipping norm (%g vs %g)", g2, g0);
+        // valid.difficulty 0: the validation items are the world's at difficulty 0 (t2 world gen's bytes;
+        // the test model's images are 56 px), not difficulty 1's
+        rc = t2_test_sh(&out, "'%s' world gen -q --family scene --split valid --n 4 --difficulty 0 --image-size 56 --out '%s/d0' && "
+                              "cmp '%s/d0/scene-valid.jsonl' '%s/freeze2/valid-data-d0/scene-valid.jsonl' && "
+                              "cmp '%s/d0/images/scene-valid-3.png' '%s/freeze2/valid-data-d0/images/scene-valid-3.png' && "
+                              "'%s' world gen -q --family scene --split valid --n 4 --image-size 56 --out '%s/d1' && "
+                              "! cmp -s '%s/d1/images/scene-valid-3.png' '%s/freeze2/valid-data-d0/images/scene-valid-3.png' && echo same",
+                        e.t2, e.work, e.work, e.work, e.work, e.work, e.t2, e.work, e.work, e.work);
+        T2_CHECK(rc == 0 && out && strstr(out, "same"), "valid.difficulty 0: validation items differ from the world's at difficulty 0: %s", out);
+        free(out);
         // the validation of that run probed the image rows once (step 10), for scene only (math has no
         // images): positive norms, two cosines
         rc = t2_test_sh(&out, "cat '%s/freeze2/rows.csv'", e.work);

@@ -2,11 +2,12 @@
 // neighbours differ), validity of 200 items of every family (answers' formats, MC letters, dispatch
 // labels, images not blank), the textvqa vocabulary (≥100 words, numbers up to 99), the splits being
 // disjoint, `t2 world gen` output loading through eval's JSONL reader, bad flags failing, and
-// bit-identical regeneration of checked-in test-set checksums (world/benchmarks/).
+// the facts family's answers against the fact table, bit-identical regeneration of checked-in test-set checksums (world/benchmarks/).
 #include "testutil.h"
 #include "core/error.h"
 #include "eval/bench.h"
 #include "world/world.h"
+#include "world/world_int.h"
 #include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -20,6 +21,90 @@ static int lower_word(const char *s) {
     for (; *s; s++)
         if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-')) return 0;
     return 1;
+}
+
+static const wd_entity *entity(const char *name, size_t len) {
+    for (int i = 0; i < wd_n_entities; i++)
+        if (strlen(wd_entities[i].name) == len && !strncmp(wd_entities[i].name, name, len)) return &wd_entities[i];
+    return NULL;
+}
+
+// A facts item's answer, re-derived from the fact table (the item's own wording parsed back): 1 right,
+// 0 wrong or not parsed.
+static int facts_answer_ok(const t2_world_item *it) {
+    const char *q = it->question, *a = it->answer;
+    char w[64], x[64];
+    const wd_entity *e, *o;
+    if (!strncmp(q, "Which of these is ", 18) && strchr(q, '\n')) {          // letter of a word
+        const char *nl = strchr(q, '\n');
+        size_t len = (size_t)(nl - (q + 18)) - 1;                              // minus the '?'
+        if (a[0] < 'A' || a[0] > 'D' || a[1]) return 0;
+        char line[128];
+        snprintf(line, sizeof line, "\n%c. %.*s\n", a[0], (int)len, q + 18);
+        char whole[1100];
+        snprintf(whole, sizeof whole, "%s\n", q);
+        return strstr(whole, line) != NULL;
+    }
+    const char *colon = strchr(q, ':');
+    if (colon) {                                                               // inline options: "...: a, b, c or d?"
+        char opts[4][64];
+        if (sscanf(colon, ": %63[a-z], %63[a-z], %63[a-z] or %63[a-z]?", opts[0], opts[1], opts[2], opts[3]) != 4) return 0;
+        int found = 0;
+        for (int k = 0; k < 4; k++) found += !strcmp(opts[k], a);
+        if (found != 1) return 0;
+        // the property: 0 fly, 1 water, 2 wheels, 3 category, 4 not category, 5 biggest, 6 smallest, 7 colour
+        int which = -1;
+        const char *cn = NULL;
+        char col[32] = "";
+        if (strstr(q, "can fly")) which = 0;
+        else if (strstr(q, "lives in water")) which = 1;
+        else if (strstr(q, "has wheels")) which = 2;
+        else if (strstr(q, "the biggest")) which = 5;
+        else if (strstr(q, "the smallest")) which = 6;
+        else if (sscanf(q, "Which of these is usually %31[a-z]:", col) == 1) which = 7;
+        else if (!strncmp(q, "Which of these is not ", 22)) which = 4, cn = strchr(q + 22, ' ') + 1;
+        else if (!strncmp(q, "Which of these is a", 19)) which = 3, cn = strchr(q + 18, ' ') + 1;
+        if (which < 0) return 0;
+        const wd_entity *ans = entity(a, strlen(a));
+        if (!ans) return 0;
+        for (int k = 0; k < 4; k++) {
+            if (!(e = entity(opts[k], strlen(opts[k])))) return 0;
+            int is = !strcmp(opts[k], a), v;
+            if (which == 5 || which == 6) v = is || (which == 5 ? e->size <= ans->size - 2 : e->size >= ans->size + 2);
+            else if (which == 7) v = e->color && (strcmp(e->color, col) == 0) == is;
+            else {
+                v = which == 0 ? e->fly : which == 1 ? e->water : which == 2 ? e->wheels
+                  : strncmp(cn, wd_cat_names[e->cat], strlen(wd_cat_names[e->cat])) == 0;
+                if (which == 4) v = !v;
+                v = v == is;
+            }
+            if (!v) return 0;
+        }
+        return 1;
+    }
+    int yes = !strcmp(a, "yes");
+    if (!yes && strcmp(a, "no")) return 0;
+    char buf[1024], *d = buf;                                                  // "an" → "a": one pattern per question
+    for (const char *p = q; *p && d < buf + sizeof buf - 1; p++) {
+        *d++ = *p;
+        if (!strncmp(p, " an ", 4)) *d++ = 'a', p += 2;
+    }
+    *d = 0;
+    q = buf;
+    int n = 0;   // %n: the whole question matched, not just its start
+#define WHOLE(...) (n = 0, sscanf(q, __VA_ARGS__, &n), n == (int)strlen(q))
+    if (WHOLE("Can a %63[a-z] fly?%n", w)) return (e = entity(w, strlen(w))) && e->fly == yes;
+    if (WHOLE("Does a %63[a-z] live in water?%n", w)) return (e = entity(w, strlen(w))) && e->water == yes;
+    if (WHOLE("Does a %63[a-z] have wheels?%n", w)) return (e = entity(w, strlen(w))) && e->wheels == yes;
+    if (WHOLE("Is a %63[a-z] usually %63[a-z]?%n", w, x))
+        return (e = entity(w, strlen(w))) && e->color && (strcmp(e->color, x) == 0) == yes;
+    if (WHOLE("Is a %63[a-z] bigger than a %63[a-z]?%n", w, x))
+        return (e = entity(w, strlen(w))) && (o = entity(x, strlen(x))) && abs(e->size - o->size) >= 2 &&
+               (e->size > o->size) == yes;
+    if (WHOLE("Is a %63[a-z] a %63[a-z]?%n", w, x))
+        return (e = entity(w, strlen(w))) && (strcmp(wd_cat_names[e->cat], x) == 0) == yes;
+#undef WHOLE
+    return 0;
 }
 
 static void test_api(void) {
@@ -74,7 +159,7 @@ static void test_validity(void) {
         for (int f = 0; f < T2_WORLD_COUNT; f++) {
             t2_world_opts o = t2_world_defaults();
             o.difficulty = (float)d;
-            int bad = 0, seen_label[5] = {0}, images = 0;
+            int bad = 0, seen_label[5] = {0}, images = 0, facts_checked = 0;
             for (int i = 0; i < 200 && bad < 3; i++) {
                 t2_world_item it;
                 if (t2_world_make(f, T2_WORLD_SPLIT_VALID, (uint64_t)i, &o, &it, rgb_a)) {
@@ -93,6 +178,9 @@ static void test_validity(void) {
                         if (!strcmp(it.answer, labels[k])) l = k;
                     ok &= l >= 0 && strstr(it.question, "\\boxed{category}") != NULL;
                     if (l >= 0) seen_label[l]++;
+                } else if (f == T2_WORLD_FACTS) {
+                    ok &= it.n_choices == 0 && facts_answer_ok(&it);
+                    facts_checked++;
                 } else if (f == T2_WORLD_CAPTION) {
                     ok &= it.n_choices == 0 && (isdigit((unsigned char)it.answer[0]) || !strncmp(it.answer, "a ", 2));
                 } else {
@@ -114,6 +202,7 @@ static void test_validity(void) {
                     bad++;
                 }
             }
+            if (f == T2_WORLD_FACTS) T2_CHECK(facts_checked == 200, "facts: %d of 200 answers re-derived", facts_checked);
             if (f == T2_WORLD_DISPATCH) {
                 for (int k = 0; k < 5; k++) T2_CHECK(seen_label[k] >= 20, "dispatch label %s seen %d/200", labels[k], seen_label[k]);
                 T2_CHECK(images > 20 && images < 150, "dispatch items with an image: %d/200", images);

@@ -42,6 +42,7 @@ typedef struct {
     t2_dtype export_dtype;
     uint64_t seed;
     int threads, max_len, ckpt_every, log_every, valid_every, valid_n, quiet;
+    double valid_difficulty;   // the world difficulty of the validation items (default 1: the test sets')
     double diff_start, diff_end;
     long diff_ramp;
     optim_cfg oc;
@@ -161,6 +162,8 @@ static int parse_recipe(run *r, const t2_train_opts *o) {
     if (r->ckpt_every < 1 || r->log_every < 1) return t2_fail("%s: checkpoint.every and log_every must be >= 1", cfgname);
     r->valid_every = (int)t2_json_num(V, "every", 0);
     r->valid_n = (int)t2_json_num(V, "n", 100);
+    r->valid_difficulty = t2_json_num(V, "difficulty", 1.0);
+    if (!(r->valid_difficulty >= 0 && r->valid_difficulty <= 1)) return t2_fail("%s: valid.difficulty must be in [0, 1]", cfgname);
     const cJSON *vf = cJSON_GetObjectItem(V, "families"), *f;
     if (vf && !cJSON_IsArray(vf)) return t2_fail("%s: valid.families must be an array of world family names", cfgname);
     r->valid_fams = t2_calloc((size_t)cJSON_GetArraySize(vf) + 1, sizeof(char *));
@@ -353,9 +356,11 @@ static void rows_probe(run *r, t2_vlm *m, long step, const char *family, const t
 static int validate(run *r, long step) {
     if (r->n_valid == 0) return 0;
     char dir[2600], file[2700], od[2700];
-    snprintf(dir, sizeof dir, "%s/valid-data", r->out);
+    if (r->valid_difficulty == 1.0) snprintf(dir, sizeof dir, "%s/valid-data", r->out);
+    else snprintf(dir, sizeof dir, "%s/valid-data-d%.3g", r->out, r->valid_difficulty);   // its own cache per difficulty
     t2_world_opts wo = t2_world_defaults();
     if (t2_vlm_train_image_size(r->vt) > 0) wo.image_size = t2_vlm_train_image_size(r->vt);
+    wo.difficulty = (float)r->valid_difficulty;
     for (int i = 0; i < r->n_valid; i++) {
         snprintf(file, sizeof file, "%s/%s-valid.jsonl", dir, r->valid_fams[i]);
         struct stat sb;

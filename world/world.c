@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char *const family_names[T2_WORLD_COUNT] = {
-    "textvqa", "scene", "math", "code", "reasoning", "dispatch", "signsum", "math_hard", "code_hard", "know", "caption"};
+    "textvqa", "scene", "math", "code", "reasoning", "dispatch", "signsum", "math_hard", "code_hard", "know", "caption", "facts"};
 static const char *const split_names[3] = {"train", "valid", "test"};
 
 t2_world_opts t2_world_defaults(void) { return (t2_world_opts){.image_size = 96, .difficulty = 1.0f}; }
@@ -717,6 +717,65 @@ static int fam_reasoning(gen *g, t2_world_item *it) {
     return 0;
 }
 
+// facts (trained on, no test set): the pieces of a reasoning question taught one at a time, the way
+// captions teach the image. Three kinds, a third each: which word has the property, the options
+// inline with no letters ("Which of these is a fruit: saw, plum, crow or bus?" → plum); which letter
+// a word has, in reasoning's own layout ("Which of these is plum?\nA. saw\nB. plum…" → B); one fact
+// asked yes/no ("Can an owl fly?" → yes, "Is a whale bigger than a dog?"). Reasoning composes the
+// first two: find the word with the property, answer its letter.
+static int fam_facts(gen *g, t2_world_item *it) {
+    int kind = ri(g, 0, 2);
+    if (kind < 2) {
+        t2_world_item mc;
+        memset(&mc, 0, sizeof mc);
+        if (fam_reasoning(g, &mc)) return -1;
+        char *opts = strchr(mc.question, '\n');
+        if (!opts) return t2_fail("world: %s: a reasoning item without options", it->id);
+        if (kind == 0) {
+            *opts = 0;                                   // the stem, its '?' replaced by the inline options
+            size_t n = strlen(mc.question);
+            Q("%.*s: %s, %s, %s or %s?", (int)(n - 1), mc.question, mc.choices[0], mc.choices[1], mc.choices[2],
+              mc.choices[3]);
+            A("%s", mc.choices[mc.answer[0] - 'A']);
+        } else {
+            int k = ri(g, 0, 3);
+            Q("Which of these is %s?%s", mc.choices[k], opts);
+            A("%c", 'A' + k);
+        }
+        return 0;
+    }
+    for (;;) {
+        const wd_entity *e = &wd_entities[ri(g, 0, wd_n_entities - 1)];
+        const char *art = article(e->name);
+        int q = ri(g, 0, 5), yes;
+        if (q == 0) {                                    // category: its own half the time
+            int cat = chance(g, 0.5f) ? e->cat : ri(g, 0, WD_N_CATS - 1);
+            Q("Is %s %s %s %s?", art, e->name, article(wd_cat_names[cat]), wd_cat_names[cat]);
+            yes = cat == e->cat;
+        } else if (q == 1) {
+            if (e->fly < 0) continue;
+            Q("Can %s %s fly?", art, e->name), yes = e->fly;
+        } else if (q == 2) {
+            if (e->water < 0) continue;
+            Q("Does %s %s live in water?", art, e->name), yes = e->water;
+        } else if (q == 3) {
+            if (e->wheels < 0) continue;
+            Q("Does %s %s have wheels?", art, e->name), yes = e->wheels;
+        } else if (q == 4) {                             // usual colour: its own half the time
+            static const char *cs[] = {"red", "yellow", "green", "purple", "gray", "brown"};
+            if (!e->color) continue;
+            const char *c = chance(g, 0.5f) ? e->color : PICK(g, cs);
+            Q("Is %s %s usually %s?", art, e->name, c), yes = !strcmp(c, e->color);
+        } else {                                         // size: only pairs two steps apart, as reasoning asks
+            const wd_entity *o = &wd_entities[ri(g, 0, wd_n_entities - 1)];
+            if (abs(e->size - o->size) < 2) continue;
+            Q("Is %s %s bigger than %s %s?", art, e->name, article(o->name), o->name), yes = e->size > o->size;
+        }
+        A("%s", yes ? "yes" : "no");
+        return 0;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // signsum (held out): two signs with numbers; know (held out): a sign naming an entity + a fact
 
@@ -836,6 +895,7 @@ static int make_item(int family, int split, uint64_t index, const t2_world_opts 
         case T2_WORLD_MATH_HARD: rc = fam_math_hard(&g, it); break;
         case T2_WORLD_CODE_HARD: rc = fam_code_hard(&g, it); break;
         case T2_WORLD_CAPTION: rc = fam_caption(&g, it, &c); break;
+        case T2_WORLD_FACTS: rc = fam_facts(&g, it); break;
         default: rc = fam_know(&g, it, &c); break;
         }
         if (rc == 0 || family == T2_WORLD_SCENE || family == T2_WORLD_DISPATCH || attempt == 20) break;

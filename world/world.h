@@ -14,6 +14,7 @@ typedef enum {
     T2_WORLD_SIGNSUM, T2_WORLD_MATH_HARD, T2_WORLD_CODE_HARD, T2_WORLD_KNOW,
     /* trained on, no test target (the captioning stage); last, so the others keep their seeds: */
     T2_WORLD_CAPTION,
+    T2_WORLD_FACTS,   // trained on, no test set: the pieces of a reasoning question (after caption: same reason)
     T2_WORLD_COUNT
 } t2_world_family;
 
@@ -43,7 +44,7 @@ typedef struct {
 // Contract: image_size 96, difficulty 1.
 t2_world_opts t2_world_defaults(void);
 // Contract: "textvqa", "scene", "math", "code", "reasoning", "dispatch", "signsum", "math_hard",
-// "code_hard", "know", "caption" → the family; -1 if unknown.
+// "code_hard", "know", "caption", "facts" → the family; -1 if unknown.
 int t2_world_family_parse(const char *name);
 const char *t2_world_family_name(int family);
 // Contract: 1 for the held-out families (signsum, math_hard, code_hard, know), else 0.
