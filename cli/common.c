@@ -49,7 +49,7 @@ int32_t *t2_cli_ids(const char *cmd, const char *s, int *n) {
         long v = strtol(p, &end, 10);
         if (errno || end == p || v < 0 || v > INT32_MAX || (*end && *end != ','))
             t2_cli_die(cmd, "--prompt-ids expects comma-separated non-negative integers, got '%s'", s);
-        if (k == cap) ids = realloc(ids, sizeof(int32_t) * (cap *= 2));
+        if (k == cap) ids = t2_realloc(ids, sizeof(int32_t) * (cap *= 2));
         ids[k++] = (int32_t)v;
         p = *end ? end + 1 : end;
     }

@@ -111,6 +111,7 @@ static void oom(size_t n) {
 }
 void *t2_malloc(size_t n) { void *p = malloc(n ? n : 1); if (!p) oom(n); return p; }
 void *t2_calloc(size_t n, size_t size) { void *p = calloc(n ? n : 1, size ? size : 1); if (!p) oom(n * size); return p; }
+void *t2_realloc(void *p, size_t n) { void *q = realloc(p, n ? n : 1); if (!q) oom(n); return q; }
 void *t2_aligned_alloc(size_t n) {
     void *p = NULL;
     if (posix_memalign(&p, 64, n ? n : 64) != 0) oom(n);

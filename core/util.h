@@ -24,6 +24,8 @@ size_t t2_peak_rss(void);
 // Contract: malloc/calloc that never return NULL (abort with a message on out-of-memory).
 void *t2_malloc(size_t n);
 void *t2_calloc(size_t n, size_t size);
+// Contract: realloc that never returns NULL (aborts with a message on out-of-memory, like t2_malloc).
+void *t2_realloc(void *p, size_t n);
 // Contract: 64-byte aligned allocation (free with free()); aborts on OOM.
 void *t2_aligned_alloc(size_t n);
 char *t2_strdup(const char *s);

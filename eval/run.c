@@ -31,7 +31,7 @@ static void acc_add(acc_table *t, const char *name, double s) {
     if (!name) return;
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->rows[i].name, name)) { t->rows[i].sum += s; t->rows[i].n++; return; }
-    if (t->n == t->cap) t->rows = realloc(t->rows, sizeof(acc_row) * (size_t)(t->cap = t->cap ? 2 * t->cap : 8));
+    if (t->n == t->cap) t->rows = t2_realloc(t->rows, sizeof(acc_row) * (size_t)(t->cap = t->cap ? 2 * t->cap : 8));
     acc_row *r = &t->rows[t->n++];
     snprintf(r->name, sizeof r->name, "%s", name);
     r->sum = s;
@@ -67,7 +67,7 @@ static void adapt_add(adapt_stats *s, const t2_eval_item *it, const t2_adapt_cho
     const char *task = it->task ? it->task : "", *label = c->label[0] ? c->label : "(none)";
     for (int i = 0; i < s->n; i++)
         if (!strcmp(s->cells[i].task, task) && !strcmp(s->cells[i].label, label)) { s->cells[i].n++; return; }
-    if (s->n == s->cap) s->cells = realloc(s->cells, sizeof(conf_cell) * (size_t)(s->cap = s->cap ? 2 * s->cap : 16));
+    if (s->n == s->cap) s->cells = t2_realloc(s->cells, sizeof(conf_cell) * (size_t)(s->cap = s->cap ? 2 * s->cap : 16));
     conf_cell *c2 = &s->cells[s->n++];
     snprintf(c2->task, sizeof c2->task, "%s", task);
     snprintf(c2->label, sizeof c2->label, "%s", label);
@@ -227,8 +227,8 @@ static int load_done(const char *path, done_set *d) {
         if (!id) { cJSON_Delete(j); *nl = '\n'; break; }
         if ((size_t)d->n == cap) {
             cap = cap ? 2 * cap : 64;
-            d->ids = realloc(d->ids, sizeof(char *) * cap);
-            d->scores = realloc(d->scores, sizeof(double) * cap);
+            d->ids = t2_realloc(d->ids, sizeof(char *) * cap);
+            d->scores = t2_realloc(d->scores, sizeof(double) * cap);
         }
         d->ids[d->n] = t2_strdup(id);
         d->scores[d->n++] = t2_json_num(j, "score", 0);
@@ -630,8 +630,8 @@ static int load_predictions(const char *path, char ***ids, char ***answers, int 
         }
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
-            *ids = realloc(*ids, sizeof(char *) * (size_t)cap);
-            *answers = realloc(*answers, sizeof(char *) * (size_t)cap);
+            *ids = t2_realloc(*ids, sizeof(char *) * (size_t)cap);
+            *answers = t2_realloc(*answers, sizeof(char *) * (size_t)cap);
         }
         (*ids)[*n] = t2_strdup(id);
         (*answers)[*n] = t2_strdup(aj->valuestring);

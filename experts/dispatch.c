@@ -454,8 +454,8 @@ int t2_dispatcher_choose_as(t2_dispatcher *d, const t2_adapt_spec *spec, const c
             t2_expert *mx = rc == 0 ? t2_expert_mix(ex, spec->n_mix, spec->mix_alpha, 0) : NULL;
             if (rc == 0 && !mx) rc = -1;
             if (rc == 0) {
-                d->kept = realloc(d->kept, sizeof(t2_expert *) * (size_t)(d->n_kept + 1));
-                d->kept_spec = realloc(d->kept_spec, sizeof(char *) * (size_t)(d->n_kept + 1));
+                d->kept = t2_realloc(d->kept, sizeof(t2_expert *) * (size_t)(d->n_kept + 1));
+                d->kept_spec = t2_realloc(d->kept_spec, sizeof(char *) * (size_t)(d->n_kept + 1));
                 d->kept[d->n_kept] = mx;
                 d->kept_spec[d->n_kept++] = t2_strdup(spec->text);
             }

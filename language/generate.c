@@ -25,7 +25,7 @@ static size_t decode_all(const t2_tokenizer *tok, const int32_t *ids, int n, cha
     if (!tok) {
         size_t len = 0;
         for (int i = 0; i < n; i++) {
-            if (*cap - len < 16) *buf = realloc(*buf, *cap *= 2);
+            if (*cap - len < 16) *buf = t2_realloc(*buf, *cap *= 2);
             len += (size_t)snprintf(*buf + len, *cap - len, "%s%d", i ? " " : "", ids[i]);
         }
         return len;
@@ -33,7 +33,7 @@ static size_t decode_all(const t2_tokenizer *tok, const int32_t *ids, int n, cha
     int need = t2_tok_decode(tok, ids, n, 1, *buf, *cap);
     if (need < 0) return 0;   // cannot happen: only decodable ids are passed
     while ((size_t)need >= *cap) {
-        *buf = realloc(*buf, *cap = (size_t)need * 2 + 64);
+        *buf = t2_realloc(*buf, *cap = (size_t)need * 2 + 64);
         need = t2_tok_decode(tok, ids, n, 1, *buf, *cap);
     }
     return (size_t)need;

@@ -156,8 +156,7 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s) {
     size_t l = strlen(s);
     if (*len + l + 1 > *cap) {
         *cap = (*len + l + 1) * 2;
-        *buf = realloc(*buf, *cap);
-        if (!*buf) abort();
+        *buf = t2_realloc(*buf, *cap);
     }
     memcpy(*buf + *len, s, l + 1);
     *len += l;

@@ -246,8 +246,7 @@ static void release(t2_srv_engine *e, int s) {
 static void grow_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n) {
     if (*len + n + 1 > *cap) {
         *cap = (*len + n + 1) * 2 + 256;
-        *buf = realloc(*buf, *cap);
-        if (!*buf) abort();
+        *buf = t2_realloc(*buf, *cap);
     }
     memcpy(*buf + *len, s, n);
     *len += n;

@@ -254,8 +254,7 @@ static void sse_emit(stream_ctx *st, cJSON *o) {
     char *j = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     size_t n = strlen(j);
-    st->out = realloc(st->out, st->out_len + n + 9);
-    if (!st->out) abort();
+    st->out = t2_realloc(st->out, st->out_len + n + 9);
     memcpy(st->out + st->out_len, "data: ", 6);
     memcpy(st->out + st->out_len + 6, j, n);
     memcpy(st->out + st->out_len + 6 + n, "\n\n", 2);
@@ -321,8 +320,7 @@ static void stream_produce(stream_ctx *st) {
     case 3: {
         const char *done = "data: [DONE]\n\n";
         size_t n = strlen(done);
-        st->out = realloc(st->out, st->out_len + n);
-        if (!st->out) abort();
+        st->out = t2_realloc(st->out, st->out_len + n);
         memcpy(st->out + st->out_len, done, n);
         st->out_len += n;
         st->phase = 4;
@@ -462,8 +460,9 @@ static MHD_RESULT handle(void *cls, struct MHD_Connection *c, const char *url, c
         }
         if (rc->len + n + 1 > rc->cap) {
             rc->cap = (rc->len + n + 1) * 2 < s->o.max_body + 1 ? (rc->len + n + 1) * 2 : s->o.max_body + 1;
-            rc->body = realloc(rc->body, rc->cap);
-            if (!rc->body) return MHD_NO;
+            char *b = realloc(rc->body, rc->cap);   // out of memory: drop this request, not the server
+            if (!b) return MHD_NO;
+            rc->body = b;
         }
         memcpy(rc->body + rc->len, upload, n);
         rc->len += n;

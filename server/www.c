@@ -102,7 +102,7 @@ int t2_www_list_images(const char *dir, char ***names) {
     struct dirent *de;
     while ((de = readdir(d))) {
         if (!t2_www_is_image_name(de->d_name)) continue;
-        if (n == cap) out = realloc(out, sizeof(char *) * (size_t)(cap = cap ? cap * 2 : 16));
+        if (n == cap) out = t2_realloc(out, sizeof(char *) * (size_t)(cap = cap ? cap * 2 : 16));
         out[n++] = t2_strdup(de->d_name);
     }
     closedir(d);

@@ -78,7 +78,7 @@ static int make_plan(const t2_st *st, int targets, plan_entry **out, const char 
         if (!any) break;
         for (int w = 0; w < 7; w++) {
             if (!targeted(targets, w)) continue;
-            if (n == cap) { cap = cap ? 2 * cap : 64; p = realloc(p, (size_t)cap * sizeof *p); T2_ASSERT(p); }
+            if (n == cap) { cap = cap ? 2 * cap : 64; p = t2_realloc(p, (size_t)cap * sizeof *p); }
             plan_entry *e = &p[n];
             snprintf(e->name, sizeof e->name, "%slayers.%d.%s", prefix, l, SUFFIX[w]);
             const t2_st_tensor *t = t2_st_get(st, e->name);

@@ -243,8 +243,8 @@ static int export_model(run *r) {
 static void curve_add(run *r, double x, double y) {
     if (r->cn == r->ccap) {
         r->ccap = r->ccap ? 2 * r->ccap : 1024;
-        r->cx = realloc(r->cx, sizeof(double) * r->ccap);
-        r->cy = realloc(r->cy, sizeof(double) * r->ccap);
+        r->cx = t2_realloc(r->cx, sizeof(double) * r->ccap);
+        r->cy = t2_realloc(r->cy, sizeof(double) * r->ccap);
         T2_ASSERT(r->cx && r->cy);
     }
     r->cx[r->cn] = x, r->cy[r->cn++] = y;

@@ -974,8 +974,7 @@ int t2_world_write_progress(const char *dir, int family, int split, int n, const
         char *line = t2_world_jsonl_line(&it, it.has_image ? rel : NULL);
         if (!line) { rc = t2_fail("world: out of memory"); break; }
         size_t l = strlen(line);
-        while (len + l + 2 > cap) buf = realloc(buf, cap *= 2);
-        if (!buf) { free(line); rc = t2_fail("world: out of memory"); break; }
+        while (len + l + 2 > cap) buf = t2_realloc(buf, cap *= 2);
         memcpy(buf + len, line, l);
         len += l;
         buf[len++] = '\n';
