@@ -16,6 +16,7 @@ static const char *HELP =
 "                           at the end and on SIGINT / SIGTERM)\n"
 "  model/                   the model as an HF LLaVA checkpoint (t2 ask / eval / serve load it)\n"
 "  log.csv, loss.png        step, loss, lr, grad norm, tokens/s, samples/s; the loss curve\n"
+"  family_loss.csv          per data source, the loss per answer token over each log_every window\n"
 "  valid.csv, valid/        per-family validation scores of the exported model (valid.every)\n"
 "\n"
 "  -c, --config FILE    the recipe\n"

@@ -31,6 +31,7 @@ struct t2_lm_train {
     float *gate, *up, *hmlp;   // (L, N, I) each; hmlp = silu(gate)*up
     float *xf, *rmsf;    // (N, C) (N) final norm
     float *logits;       // (N, V)
+    float *nll;          // (N) per-position cross-entropy of the last forward (0 where ignored)
     float *dlogits;      // (N, V)
     float *dres, *dxn;   // (N, C) (N, C) residual gradient, norm-output gradient
     float *dq, *dk, *dv; // (S, N, HD) (S, N, KVD) (S, N, KVD); S = L when saving linear io, else 1
@@ -108,13 +109,13 @@ t2_lm_train *t2_lm_train_new_ex(const t2_lm_config *cfg, int max_B, int max_T, i
         (L + 1) * N * C, L * N * C, L * N, L * N * HD, L * N * KVD, L * N * KVD,
         L * max_B * H * T * T, L * N * HD, L * N * C, L * N * C, L * N, L * N * I, L * N * I, L * N * I,
         N * C, N, N * V, N * V, N * C, N * C, S * N * HD, S * N * KVD, S * N * KVD, N * HD,
-        S * N * I, S * N * I, N * I, LS * N * C, LS * N * C, T * T, T * half, T * half, N, N,
+        S * N * I, S * N * I, N * I, LS * N * C, LS * N * C, T * T, T * half, T * half, N, N, N,
     };
     float **ptrs[] = {
         &tr->resid, &tr->xn1, &tr->rms1, &tr->q, &tr->k, &tr->v,
         &tr->att, &tr->atty, &tr->hmid, &tr->xn2, &tr->rms2, &tr->gate, &tr->up, &tr->hmlp,
         &tr->xf, &tr->rmsf, &tr->logits, &tr->dlogits, &tr->dres, &tr->dxn, &tr->dq, &tr->dk, &tr->dv, &tr->datty,
-        &tr->dgate, &tr->dup, &tr->dh, &tr->dyo, &tr->dyd, &tr->dP, &tr->rope_cos, &tr->rope_sin, &tok_f, &tgt_f,
+        &tr->dgate, &tr->dup, &tr->dh, &tr->dyo, &tr->dyd, &tr->dP, &tr->rope_cos, &tr->rope_sin, &tok_f, &tgt_f, &tr->nll,
     };
     int n = (int)(sizeof sizes / sizeof sizes[0]);
     size_t total = carve(NULL, sizes, ptrs, n);
@@ -138,6 +139,7 @@ void t2_lm_train_free(t2_lm_train *tr) {
 const t2_lm_config *t2_lm_train_cfg(const t2_lm_train *tr) { return &tr->cfg; }
 t2_lm_params *t2_lm_train_params(t2_lm_train *tr) { return &tr->params; }
 t2_lm_params *t2_lm_train_grads(t2_lm_train *tr) { return &tr->grads; }
+const float *t2_lm_train_token_nll(const t2_lm_train *tr) { return tr->have_fwd ? tr->nll : NULL; }
 float *t2_lm_train_param_block(t2_lm_train *tr, size_t *n) { if (n) *n = tr->n_params; return tr->param_block; }
 float *t2_lm_train_grad_block(t2_lm_train *tr, size_t *n) { if (n) *n = tr->n_params; return tr->grad_block; }
 const float *t2_lm_train_logits(const t2_lm_train *tr) { return tr->logits; }
@@ -378,18 +380,22 @@ static void embedding_backward(float *dembed, const float *dx, const int32_t *to
     }
 }
 
-// Mean over rows with target >= 0 of logsumexp(logits) − logits[target].
-static float crossentropy_forward(const float *logits, const int32_t *targets, int N, int V, int *n_valid) {
+// Mean over rows with target >= 0 of logsumexp(logits) − logits[target]; each row's term into NLL
+// (0 for ignored rows).
+static float crossentropy_forward(const float *logits, const int32_t *targets, int N, int V, int *n_valid, float *nll) {
     double sum = 0;
     int cnt = 0;
     for (int n = 0; n < N; n++) {
+        nll[n] = 0;
         if (targets[n] < 0) continue;
         const float *row = logits + (size_t)n * V;
         float mx = -INFINITY;
         for (int i = 0; i < V; i++) if (row[i] > mx) mx = row[i];
         double s = 0;
         for (int i = 0; i < V; i++) s += exp((double)row[i] - mx);
-        sum += log(s) + mx - row[targets[n]];
+        double l = log(s) + mx - row[targets[n]];
+        nll[n] = (float)l;
+        sum += l;
         cnt++;
     }
     *n_valid = cnt;
@@ -474,7 +480,7 @@ float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const f
     rmsnorm_forward(tr->xf, tr->rmsf, tr->resid + (size_t)L * nc, p->norm_final, N, C, c->rms_eps);
     t2_linear_forward(tr->logits, tr->xf, p->lm_head ? p->lm_head : p->embed, NULL, N, V, C);
     tr->have_fwd = 1;
-    return crossentropy_forward(tr->logits, tr->targets, N, V, &tr->n_valid);
+    return crossentropy_forward(tr->logits, tr->targets, N, V, &tr->n_valid, tr->nll);
 }
 
 static void backward(t2_lm_train *tr, const float *dlogits);

@@ -81,6 +81,9 @@ float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const f
                                  const uint8_t *is_embed, const int32_t *targets, int B, int T);
 // Contract: the logits (B*T, V) of the last forward.
 const float *t2_lm_train_logits(const t2_lm_train *tr);
+// Contract: per position (B*T) of the last forward, the cross-entropy of its target (0 where the
+// target is ignored): the terms whose mean the forward returned. NULL before a forward.
+const float *t2_lm_train_token_nll(const t2_lm_train *tr);
 // Contract: dL/dparams of the last forward's loss, added (+=) to the gradient block.
 void t2_lm_train_backward(t2_lm_train *tr);
 // Contract: the same backward from DLOGITS(B*T, V) = d(loss)/d(logits) of the last forward, for a loss

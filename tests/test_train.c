@@ -4,6 +4,7 @@
 // byte-identical to an uninterrupted run's (parameters, AdamW state, step, RNG) and the same log;
 // the exported model loads in `t2 ask`; bad recipes and unsafe restarts are refused with clear errors.
 #include "testutil.h"
+#include <math.h>
 #include "core/error.h"
 #include "core/util.h"
 #include <stdio.h>
@@ -149,6 +150,40 @@ int main(int argc, char **argv) {
     b = log_losses(&e, "kill");
     T2_CHECK(a && b && !strcmp(a, b), "killed + resumed run: the log's losses differ");
     free(a), free(b);
+
+    // 3b. family_loss.csv: with one micro-batch per step and log_every 1, the token-weighted mean of a
+    //     step's family losses is that step's loss (log.csv), and both sources appear
+    {
+        char path[1200], text[4096];
+        snprintf(text, sizeof text,
+                 "{\"out\": \"%s/fam\", \"seed\": 9, \"model\": {\"init\": \"%s\", \"export_dtype\": \"F32\"},\n"
+                 " \"data\": {\"max_len\": 80, \"sources\": [{\"world\": \"scene\"}, {\"world\": \"math\"}]},\n"
+                 " \"optim\": {\"steps\": 6, \"batch\": 6, \"lr\": 1e-3, \"warmup\": 1},\n"
+                 " \"checkpoint\": {\"every\": 100}, \"log_every\": 1}\n", e.work, model);
+        write_recipe(&e, "fam", text, path, sizeof path);
+        rc = t2_test_sh(&out, "'%s' train -q --config '%s' 2>&1", e.t2, path);
+        T2_CHECK(rc == 0, "family run failed:\n%s", out);
+        free(out);
+        size_t n1, n2;
+        char *lg = file(&e, "fam/log.csv", &n1), *fl = file(&e, "fam/family_loss.csv", &n2);
+        T2_CHECK(lg && fl && strstr(fl, "step,family,loss,tokens\n") == fl, "family_loss.csv missing or without its header");
+        int checked = 0, seen_scene = 0, seen_math = 0;
+        for (char *p = lg ? strchr(lg, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n')) {
+            long s, fs, tk;
+            double l, fl_, sum = 0, tok = 0;
+            char fam[64];
+            if (sscanf(p + 1, "%ld,%lf", &s, &l) != 2) break;
+            for (char *q = fl ? strchr(fl, '\n') : NULL; q && q[1]; q = strchr(q + 1, '\n'))
+                if (sscanf(q + 1, "%ld,%63[^,],%lf,%ld", &fs, fam, &fl_, &tk) == 4 && fs == s) {
+                    sum += fl_ * (double)tk, tok += (double)tk;
+                    seen_scene |= !strcmp(fam, "scene"), seen_math |= !strcmp(fam, "math");
+                }
+            T2_CHECK(tok > 0 && fabs(sum / tok - l) < 1e-4 * (1 + l), "step %ld: families' mean %g, log.csv %g", s, tok ? sum / tok : 0, l);
+            checked++;
+        }
+        T2_CHECK(checked == 6 && seen_scene && seen_math, "family_loss.csv: %d steps checked, scene %d, math %d", checked, seen_scene, seen_math);
+        free(lg), free(fl);
+    }
 
     // 4. optim.lr_scale: the tower frozen for the first 10 of 20 steps, then trained; frozen throughout;
     //    and the whole vision side (tower + projector) frozen throughout

@@ -36,7 +36,7 @@ typedef struct {
 
 typedef struct {
     // paths
-    char base[2048], out[2048], ckpt[2300], model_dir[2300], log_csv[2300], curve[2300], valid_csv[2300];
+    char base[2048], out[2048], ckpt[2300], model_dir[2300], log_csv[2300], fam_csv[2300], curve[2300], valid_csv[2300];
     cJSON *recipe, *model_cfg, *pre_cfg;
     const char *tok_dir, *init;
     t2_dtype export_dtype;
@@ -92,6 +92,7 @@ static int parse_recipe(run *r, const t2_train_opts *o) {
     snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", r->out);
     snprintf(r->model_dir, sizeof r->model_dir, "%s/model", r->out);
     snprintf(r->log_csv, sizeof r->log_csv, "%s/log.csv", r->out);
+    snprintf(r->fam_csv, sizeof r->fam_csv, "%s/family_loss.csv", r->out);
     snprintf(r->curve, sizeof r->curve, "%s/loss.png", r->out);
     snprintf(r->valid_csv, sizeof r->valid_csv, "%s/valid.csv", r->out);
     r->seed = (uint64_t)t2_json_num(R, "seed", 1);
@@ -267,11 +268,12 @@ static int write_curve(run *r) {
     return rc;
 }
 
-// Keep the log's rows up to STEP (a resumed run rewrites what came after its checkpoint) and reload the curve.
-static int trim_log(run *r, long step) {
+// Keep a CSV's rows up to STEP (its header too; a resumed run rewrites what came after its
+// checkpoint); for log.csv (CURVE) reload the loss curve from the kept rows.
+static int trim_csv(run *r, const char *path, long step, int curve) {
     size_t n;
-    char *b = t2_read_file(r->log_csv, &n);
-    if (!b) return 0;   // no log yet
+    char *b = t2_read_file(path, &n);
+    if (!b) return 0;   // no file yet
     size_t keep = 0;
     char *line = b;
     while (line < b + n) {
@@ -281,12 +283,12 @@ static int trim_log(run *r, long step) {
         double loss;
         if (sscanf(line, "%ld,%lf", &s, &loss) == 2) {
             if (s > step) break;
-            curve_add(r, (double)s, loss);
-        }
+            if (curve) curve_add(r, (double)s, loss);
+        } else if (sscanf(line, "%ld,", &s) == 1 && s > step) break;
         keep = (size_t)(nl + 1 - b);
         line = nl + 1;
     }
-    int rc = t2_write_file_atomic(r->log_csv, b, keep);
+    int rc = t2_write_file_atomic(path, b, keep);
     free(b);
     return rc;
 }
@@ -486,7 +488,8 @@ int t2_train_run(const t2_train_opts *o) {
             if (strcmp(saved, settings)) rc = t2_fail("%s: the recipe's model / data / optim / seed differ from the checkpoint's; "
                                                       "train into a new directory (or undo the change)", r.ckpt);
             step = (long)r.opt.adam.step;
-            if (rc == 0) rc = trim_log(&r, step);
+            if (rc == 0) rc = trim_csv(&r, r.log_csv, step, 1);
+            if (rc == 0) rc = trim_csv(&r, r.fam_csv, step, 0);
             if (rc == 0 && !r.quiet) fprintf(stderr, "resuming %s at step %ld\n", r.ckpt, step);
         }
         free(saved);
@@ -494,7 +497,7 @@ int t2_train_run(const t2_train_opts *o) {
         struct stat sb;
         if (stat(r.ckpt, &sb) == 0)
             rc = t2_fail("%s exists: pass --resume to continue that run, or choose another out directory", r.ckpt);
-        else rc = t2_write_file_atomic(r.log_csv, "", 0);
+        else rc = t2_write_file_atomic(r.log_csv, "", 0) || t2_write_file_atomic(r.fam_csv, "", 0);
     }
     if (rc == 0) {
         char rp[2600];
@@ -504,6 +507,15 @@ int t2_train_run(const t2_train_opts *o) {
     FILE *log = NULL;
     if (rc == 0 && !(log = fopen(r.log_csv, "a"))) rc = t2_fail("%s: %s", r.log_csv, strerror(errno));
     if (rc == 0 && ftell(log) == 0) fprintf(log, "step,loss,lr,grad_norm,tokens_per_s,samples_per_s,elapsed_s\n");
+    // family_loss.csv: per source, the mean cross-entropy per scored token over each log_every window
+    FILE *flog = NULL;
+    if (rc == 0 && !(flog = fopen(r.fam_csv, "a"))) rc = t2_fail("%s: %s", r.fam_csv, strerror(errno));
+    if (rc == 0 && ftell(flog) == 0) fprintf(flog, "step,family,loss,tokens\n");
+    enum { MAX_FAM = 64 };
+    char fam_name[MAX_FAM][64];
+    double fam_sum[MAX_FAM];
+    long fam_tok[MAX_FAM];
+    int n_fam = 0;
 
     int B = r.oc.batch, S = r.vt ? t2_vlm_train_image_size(r.vt) : 0, T = r.max_len;
     t2_train_sample *smp = NULL;
@@ -558,6 +570,15 @@ int t2_train_run(const t2_train_opts *o) {
             float l = t2_vlm_train_forward(r.vt, tok, tgt, isimg, pix, nimg, B, Tb);
             if (isnan(l)) { rc = t2_fail("step %ld: %s", step, t2_last_error()); break; }
             loss_sum += l;
+            const float *nll = t2_lm_train_token_nll(t2_vlm_train_lm(r.vt));
+            for (int k = 0; k < B && nll; k++) {
+                int f = 0;
+                while (f < n_fam && strcmp(fam_name[f], smp[k].family)) f++;
+                if (f == n_fam && n_fam < MAX_FAM) snprintf(fam_name[n_fam], sizeof fam_name[0], "%s", smp[k].family), fam_sum[f] = 0, fam_tok[f] = 0, n_fam++;
+                if (f == n_fam) continue;
+                for (int t = 0; t < Tb; t++)
+                    if (tgt[(size_t)k * Tb + t] >= 0) fam_sum[f] += nll[(size_t)k * Tb + t], fam_tok[f]++;
+            }
             t2_vlm_train_backward(r.vt);
         }
         if (rc) break;
@@ -576,6 +597,12 @@ int t2_train_run(const t2_train_opts *o) {
         fprintf(log, "%ld,%.6f,%.6g,%.6g,%.1f,%.2f,%.2f\n", step, loss, lr, gn, tps, sps, t2_now() - t_start);
         fflush(log);
         curve_add(&r, (double)step, loss);
+        if (step % r.log_every == 0 || step == end) {
+            for (int f = 0; f < n_fam; f++)
+                if (fam_tok[f]) fprintf(flog, "%ld,%s,%.6f,%ld\n", step, fam_name[f], fam_sum[f] / fam_tok[f], fam_tok[f]);
+            fflush(flog);
+            n_fam = 0;
+        }
         if (!r.quiet && (step % r.log_every == 0 || step == end)) {
             char eta[32];
             fmt_time((t2_now() - t_start) / ran * (r.oc.steps - step), eta, sizeof eta);
@@ -594,6 +621,7 @@ int t2_train_run(const t2_train_opts *o) {
     if (rc == 0 && last_ckpt_step != (double)step) rc = save_all(&r, step, settings);   // stopped early or by a signal
     if (rc == 0 && g_stop && !r.quiet) fprintf(stderr, "t2 train: stopped by a signal at step %ld (resume with --resume)\n", step);
     if (log) fclose(log);
+    if (flog) fclose(flog);
     if (smp) for (int k = 0; k < B; k++) t2_train_sample_free(&smp[k]);
     free(smp), free(tok), free(tgt), free(isimg), free(pix), free(settings);
     free(r.cx), free(r.cy), free(r.valid_fams);
