@@ -4,8 +4,8 @@
 #   make asan   the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench  the speed figures of bench/README.md
 BUILD ?= build
-DEMO_IMAGE    = world-scene-test-1.png
-DEMO_QUESTION = How many green circles are there?
+DEMO_IMAGE    = world-scene-test-2.png
+DEMO_QUESTION = What color is the big shape?
 JOBS  ?= $(shell nproc)
 PKGS  = build-essential cmake pkg-config libopenblas-dev liblapacke-dev libpng-dev libcjson-dev \
         libstb-dev libpcre2-dev libutf8proc-dev python3-numpy python3-regex python3-torch python3-jinja2 python3-pil \
