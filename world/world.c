@@ -720,9 +720,9 @@ static int fam_reasoning(gen *g, t2_world_item *it) {
 // facts (trained on, no test set): the pieces of a reasoning question taught one at a time, the way
 // captions teach the image. Three kinds, a third each: which word has the property, the options
 // inline with no letters ("Which of these is a fruit: saw, plum, crow or bus?" → plum); which letter
-// a word has, in reasoning's own layout ("Which of these is plum?\nA. saw\nB. plum…" → B); one fact
-// asked yes/no ("Can an owl fly?" → yes, "Is a whale bigger than a dog?"). Reasoning composes the
-// first two: find the word with the property, answer its letter.
+// a word has, in reasoning's own layout with 2–4 options ("Which of these is plum?\nA. saw\nB. plum"
+// → B); one fact asked yes/no ("Can an owl fly?" → yes, "Is a whale bigger than a dog?"). Reasoning
+// composes the first two: find the word with the property, answer its letter.
 static int fam_facts(gen *g, t2_world_item *it) {
     int kind = ri(g, 0, 2);
     if (kind < 2) {
@@ -737,9 +737,11 @@ static int fam_facts(gen *g, t2_world_item *it) {
             Q("%.*s: %s, %s, %s or %s?", (int)(n - 1), mc.question, mc.choices[0], mc.choices[1], mc.choices[2],
               mc.choices[3]);
             A("%s", mc.choices[mc.answer[0] - 'A']);
-        } else {
-            int k = ri(g, 0, 3);
-            Q("Which of these is %s?%s", mc.choices[k], opts);
+        } else {                                         // 2–4 options: fewer to bind while it is learnt
+            int n = ri(g, 2, 4), k = ri(g, 0, n - 1);
+            size_t m = (size_t)snprintf(it->question, sizeof it->question, "Which of these is %s?", mc.choices[k]);
+            for (int i = 0; i < n; i++)
+                m += (size_t)snprintf(it->question + m, sizeof it->question - m, "\n%c. %s", 'A' + i, mc.choices[i]);
             A("%c", 'A' + k);
         }
         return 0;
