@@ -87,8 +87,8 @@ int main(int argc, char **argv) {
     //    an expert trained for 12 iterations with the official greedy rollouts (lr 0.1 instead of
     //    2e-3 to fit a test's budget). The base's greedy accuracy on the task is low by construction;
     //    the expert's must rise well above it, and the rollouts' mean reward must rise from the first
-    //    four iterations to the last four (measured on the stage-5 weights: target "no", given by the
-    //    base 3 times of 64; validation 6 → 100 %, mean reward 0.31 → 1.00).
+    //    four iterations to the last four (measured on the stage-6 weights: target "yes", given by the
+    //    base 0 times of 64; validation 0 → 100 %, mean reward −0.91 → 1.00).
     rc = t2_test_sh(&out, "'%s' world gen --family scene --split train --n 400 --out '%s/rl' --quiet 2>&1 && "
                           "'%s' svf decompose --model '%s' --out '%s/rl/svf.safetensors' --quiet 2>&1", e.t2, e.work, e.t2, model, e.work);
     T2_CHECK(rc == 0, "preparing the REINFORCE task failed:\n%s", out);

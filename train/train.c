@@ -246,7 +246,6 @@ static void curve_add(run *r, double x, double y) {
         r->ccap = r->ccap ? 2 * r->ccap : 1024;
         r->cx = t2_realloc(r->cx, sizeof(double) * r->ccap);
         r->cy = t2_realloc(r->cy, sizeof(double) * r->ccap);
-        T2_ASSERT(r->cx && r->cy);
     }
     r->cx[r->cn] = x, r->cy[r->cn++] = y;
 }
@@ -597,13 +596,14 @@ int t2_train_run(const t2_train_opts *o) {
         fprintf(log, "%ld,%.6f,%.6g,%.6g,%.1f,%.2f,%.2f\n", step, loss, lr, gn, tps, sps, t2_now() - t_start);
         fflush(log);
         curve_add(&r, (double)step, loss);
-        if (step % r.log_every == 0 || step == end) {
+        int log_now = step % r.log_every == 0 || step == end;
+        if (log_now) {
             for (int f = 0; f < n_fam; f++)
                 if (fam_tok[f]) fprintf(flog, "%ld,%s,%.6f,%ld\n", step, fam_name[f], fam_sum[f] / fam_tok[f], fam_tok[f]);
             fflush(flog);
             n_fam = 0;
         }
-        if (!r.quiet && (step % r.log_every == 0 || step == end)) {
+        if (!r.quiet && log_now) {
             char eta[32];
             fmt_time((t2_now() - t_start) / ran * (r.oc.steps - step), eta, sizeof eta);
             fprintf(stderr, "step %ld/%ld  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  %.1f samples/s  eta %s\n", step,

@@ -650,6 +650,8 @@ static int fam_code_hard(gen *g, t2_world_item *it) {
 enum { P_FLY, P_WATER, P_WHEELS, P_CAT, P_NOTCAT, P_COLOR, P_BIG, P_SMALL, P_N };
 
 static const char *article(const char *w) { return strchr("aeiou", w[0]) ? "an" : "a"; }
+// The usual colours reasoning and facts ask about (entities with one of these in facts.c).
+static const char *const usual_colours[] = {"red", "yellow", "green", "purple", "gray", "brown"};
 
 // 1 if E answers property P (with argument ARG), 0 if it clearly does not, -1 if it must not be used.
 static int prop(int p, int arg, const wd_entity *e, const char *color) {
@@ -668,10 +670,7 @@ static int fam_reasoning(gen *g, t2_world_item *it) {
     int p = ri(g, 0, P_N - 1), arg = ri(g, 0, WD_N_CATS - 1);
     const char *color = NULL;
     int pick[4], correct = ri(g, 0, 3);
-    if (p == P_COLOR) {
-        static const char *cs[] = {"red", "yellow", "green", "purple", "gray", "brown"};
-        color = PICK(g, cs);
-    }
+    if (p == P_COLOR) color = PICK(g, usual_colours);
     if (p == P_BIG || p == P_SMALL) {
         int r;
         do pick[correct] = ri(g, 0, wd_n_entities - 1), r = wd_entities[pick[correct]].size;
@@ -764,9 +763,8 @@ static int fam_facts(gen *g, t2_world_item *it) {
             if (e->wheels < 0) continue;
             Q("Does %s %s have wheels?", art, e->name), yes = e->wheels;
         } else if (q == 4) {                             // usual colour: its own half the time
-            static const char *cs[] = {"red", "yellow", "green", "purple", "gray", "brown"};
             if (!e->color) continue;
-            const char *c = chance(g, 0.5f) ? e->color : PICK(g, cs);
+            const char *c = chance(g, 0.5f) ? e->color : PICK(g, usual_colours);
             Q("Is %s %s usually %s?", art, e->name, c), yes = !strcmp(c, e->color);
         } else {                                         // size: only pairs two steps apart, as reasoning asks
             const wd_entity *o = &wd_entities[ri(g, 0, wd_n_entities - 1)];
