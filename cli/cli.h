@@ -76,5 +76,6 @@ int t2_cmd_train(int argc, char **argv);
 int t2_cmd_svf(int argc, char **argv);
 int t2_cmd_experts(int argc, char **argv);
 int t2_cmd_adapt(int argc, char **argv);
+int t2_cmd_tower(int argc, char **argv);
 
 #endif

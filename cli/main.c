@@ -17,6 +17,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *wha
     {"bench", t2_cmd_bench, "measure prefill and decode speed (pp512 / tg128)"},
     {"serve", t2_cmd_serve, "a local demo page and an OpenAI-compatible API"},
     {"svf", t2_cmd_svf, "Singular Value Fine-tuning: decompose a model's matrices (SVD cache)"},
+    {"tower", t2_cmd_tower, "pretrain a vision tower on the world's glyphs and pixels (before any LM reads it)"},
     {"train", t2_cmd_train, "train a LLaVA-style model from a JSON recipe"},
     {"tokenizer", t2_cmd_tokenizer, "train a byte-level BPE tokenizer (tokenizer.json)"},
     {"world", t2_cmd_world, "generate the procedural visual world's images and questions"},

@@ -69,6 +69,65 @@ static void check_fd(t2_vit_train *tr, const float *px, const float *dout, float
     printf("%s: %d finite-difference entries, worst |fd - g| / max|g| = %.3g at %s\n", name, checked, worst, worst_name);
 }
 
+// Σ features⊙D in double, the tower alone (forward without the projector).
+static double feat_loss(t2_vit_train *tr, const float *px, const float *d, size_t nf) {
+    if (t2_vit_train_forward(tr, px, NIMG, NULL)) return NAN;
+    const float *f = t2_vit_train_features(tr);
+    double s = 0;
+    for (size_t i = 0; i < nf; i++) s += (double)f[i] * d[i];
+    return s;
+}
+
+// t2_vit_train_backward_features: the tower's gradients of Σ features⊙D by central differences (the
+// entries check_fd picks), the projector's left at exactly zero, and what was there kept (+=).
+static void check_fd_features(t2_vit_train *tr, const float *px, const char *name) {
+    size_t nf = (size_t)NIMG * t2_vit_train_tokens(tr) * t2_vit_train_feat_dim(tr), np;
+    float *d = t2_malloc(sizeof(float) * nf);
+    for (size_t i = 0; i < nf; i++) d[i] = t2_test_randn();
+    float *gb = t2_vit_train_grad_block(tr, &np);
+    t2_vit_train_zero_grad(tr);
+    T2_CHECK(t2_vit_train_forward(tr, px, NIMG, NULL) == 0, "%s: forward without projector: %s", name, t2_last_error());
+    t2_vit_train_backward_features(tr, d);
+    float *g1 = t2_malloc(sizeof(float) * np);
+    memcpy(g1, gb, sizeof(float) * np);
+    t2_vit_train_backward_features(tr, d);
+    double ad = 0;
+    for (size_t i = 0; i < np; i++) if (fabs(gb[i] - 2 * g1[i]) > ad) ad = fabs(gb[i] - 2 * g1[i]);
+    T2_CHECK(ad <= 1e-6 * t2_test_max_abs(g1, np), "%s: backward_features does not accumulate (%.3g)", name, ad);
+    memcpy(gb, g1, sizeof(float) * np);
+    int nt = t2_vit_train_tensor_count(tr), checked = 0;
+    for (int i = 0; i < nt; i++) {
+        char tn[128];
+        float *p, *g;
+        size_t numel;
+        t2_vit_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
+        if (!strncmp(tn, "multi_modal_projector.", 22)) {
+            T2_CHECK(t2_test_max_abs(g, numel) == 0, "%s: backward_features touched %s", name, tn);
+            continue;
+        }
+        if (!strncmp(tn, "encoder.layers.", 15) && strncmp(tn, "encoder.layers.0.", 17)) continue;
+        if (strstr(tn, "k_proj.bias")) continue;
+        double gmax = t2_test_max_abs(g, numel);
+        size_t idx[2] = {0, (numel * 7) / 13};
+        for (size_t j = 0; j < numel; j++) if (fabs(g[j]) == gmax) { idx[0] = j; break; }
+        for (int e = 0; e < 2; e++) {
+            size_t j = idx[e];
+            float keep = p[j], h = 1e-2f;
+            p[j] = keep + h;
+            double lp = feat_loss(tr, px, d, nf);
+            p[j] = keep - h;
+            double lm = feat_loss(tr, px, d, nf);
+            p[j] = keep;
+            double fd = (lp - lm) / (2 * h);
+            T2_CHECK(fabs(fd - g[j]) <= 0.03 * fabs(g[j]) + 3e-3 * gmax + 1e-4,
+                     "%s: backward_features %s[%zu]: fd %.6g vs backward %.6g", name, tn, j, fd, g[j]);
+            checked++;
+        }
+    }
+    printf("%s: backward_features: %d finite-difference entries, projector gradients zero\n", name, checked);
+    free(g1), free(d);
+}
+
 static void check_case(const t2_test_env *e, const char *name, const char *args) {
     char dir[1024], ref[1100], pxf[1100], dof[1100];
     snprintf(dir, sizeof dir, "%s/%s", e->work, name);
@@ -187,6 +246,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     }
 
     check_fd(tr, px, dout, out2, nout, name);
+    check_fd_features(tr, px, name);
     T2_CHECK(t2_vit_train_forward(tr, px, NIMG + 1, out) == -1, "%s: oversize batch accepted", name);
 
 done:

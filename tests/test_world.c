@@ -2,7 +2,8 @@
 // neighbours differ), validity of 200 items of every family (answers' formats, MC letters, dispatch
 // labels, images not blank), the textvqa vocabulary (≥100 words, numbers up to 99), the splits being
 // disjoint, `t2 world gen` output loading through eval's JSONL reader, bad flags failing, and
-// the facts family's answers against the fact table, bit-identical regeneration of checked-in test-set checksums (world/benchmarks/).
+// the facts family's answers against the fact table, the glyph records (what was drawn, where: the
+// tower's pretraining labels) against the answers and the pixels, bit-identical regeneration of checked-in test-set checksums (world/benchmarks/).
 #include "testutil.h"
 #include "core/error.h"
 #include "eval/bench.h"
@@ -334,6 +335,48 @@ static void test_captions(void) {
 
 // Thread safety: four threads make the same 40 image items; every copy matches the serial one.
 typedef struct { int t; uint8_t *rgb; int ok; } thr;
+// textvqa's glyph records spell what the answer says (price tags with their "$"), left to right, inside
+// the image, each box holding ink (pixels of two clearly different colours); scenes record none.
+static void test_glyphs(void) {
+    int checked = 0;
+    for (int d = 0; d <= 1; d++)
+        for (uint64_t i = 0; i < 200; i++) {
+            t2_world_item it;
+            t2_world_opts o = t2_world_defaults();
+            o.difficulty = (float)d;
+            T2_CHECK(t2_world_make(T2_WORLD_TEXTVQA, T2_WORLD_SPLIT_TEST, i, &o, &it, rgb_a) == 0, "make: %s", t2_last_error());
+            char got[T2_WORLD_MAX_GLYPHS + 1], want[sizeof it.answer + 1];
+            int n = 0, ok = 1;
+            for (int k = 0; k < it.n_glyphs; k++) {
+                const t2_world_glyph *g = &it.glyphs[k];
+                got[n++] = (char)tolower((unsigned char)g->ch);
+                ok &= g->x0 >= 0 && g->x0 < g->x1 && g->x1 <= S && g->y0 >= 0 && g->y0 < g->y1 && g->y1 <= S;
+                if (k) ok &= g->x0 + g->x1 > it.glyphs[k - 1].x0 + it.glyphs[k - 1].x1;
+                int lo = 999, hi = -1;
+                for (int y = g->y0; y < g->y1; y++)
+                    for (int x = g->x0; x < g->x1; x++) {
+                        const uint8_t *px = rgb_a + 3 * (y * S + x);
+                        int v = px[0] + px[1] + px[2];
+                        if (v < lo) lo = v;
+                        if (v > hi) hi = v;
+                    }
+                ok &= hi - lo > 90;
+            }
+            got[n] = 0;
+            int price = strstr(it.question, "price") || strstr(it.question, "cost");
+            snprintf(want, sizeof want, "%s%s", price ? "$" : "", it.answer);
+            T2_CHECK(ok && !strcmp(got, want), "%s: glyphs '%s' (boxes %s) for the answer '%s'", it.id, got,
+                     ok ? "fine" : "out of order, outside the image or without ink", want);
+            checked++;
+        }
+    for (uint64_t i = 0; i < 50; i++) {
+        t2_world_item it;
+        T2_CHECK(t2_world_make(T2_WORLD_SCENE, T2_WORLD_SPLIT_TEST, i, NULL, &it, rgb_a) == 0, "make: %s", t2_last_error());
+        T2_CHECK(it.n_glyphs == 0, "%s: a scene recorded %d glyphs", it.id, it.n_glyphs);
+    }
+    printf("glyphs: %d textvqa items spell their answers\n", checked);
+}
+
 static void *thr_run(void *p) {
     thr *a = p;
     uint8_t buf[S * S * 3];
@@ -420,6 +463,7 @@ int main(int argc, char **argv) {
     test_validity();
     test_vocabulary();
     test_captions();
+    test_glyphs();
     test_threads();
     test_cli(&e);
     test_checksums(&e);

@@ -16,7 +16,7 @@
 
 struct t2_vit_train {
     t2_vit_train_config cfg;
-    int max_n, n, U, have_fwd;   // U: layers run (the deepest selected hidden_states index)
+    int max_n, n, U, have_fwd, have_proj;   // U: layers run (the deepest selected hidden_states index)
     t2_vit_params params, grads;
     size_t param_sizes[T2_VIT_PARAM_KINDS], n_params;
     float *param_block, *grad_block;
@@ -494,6 +494,9 @@ int t2_vit_train_forward(t2_vit_train *tr, const float *pixels, int n, float *ou
                 memcpy(tr->feat + ((size_t)img * tok + t) * F + (size_t)s * C,
                        hs + ((size_t)img * T + t + c->drop_first) * C, sizeof(float) * C);
     }
+    tr->have_fwd = 1;
+    tr->have_proj = out != NULL;
+    if (!out) return 0;
     // projector: linear_1 → act → linear_2
     t2_linear_forward(tr->ph, tr->feat, p->p1_w, p->p1_b, Nt, H, F);
     act_forward(tr->pa, tr->ph, (size_t)Nt * H, tr->cfg.proj_act);
@@ -502,16 +505,14 @@ int t2_vit_train_forward(t2_vit_train *tr, const float *pixels, int n, float *ou
     return 0;
 }
 
+static void tower_backward(t2_vit_train *tr);
+
 void t2_vit_train_backward(t2_vit_train *tr, const float *dout) {
-    T2_ASSERT(tr->have_fwd);
+    T2_ASSERT(tr->have_fwd && tr->have_proj);
     const t2_vit_config *c = &tr->cfg.vit;
-    int n = tr->n, T = c->n_positions, C = c->hidden_size, I = c->intermediate_size, NP = c->grid * c->grid;
-    int K = c->n_channels * c->patch_size * c->patch_size, N = n * T, tok = T - c->drop_first;
-    int Nt = n * tok, F = C * c->n_feature_layers, H = tr->cfg.text_hidden;
+    int Nt = tr->n * (c->n_positions - c->drop_first), F = c->hidden_size * c->n_feature_layers, H = tr->cfg.text_hidden;
     const t2_vit_params *p = &tr->params;
     t2_vit_params *g = &tr->grads;
-    attn_dims ad = {n, T, c->n_heads, c->head_dim};
-    size_t nc = (size_t)N * C, ni = (size_t)N * I;
 
     // projector
     memset(tr->dph, 0, sizeof(float) * Nt * H);
@@ -519,6 +520,27 @@ void t2_vit_train_backward(t2_vit_train *tr, const float *dout) {
     act_backward(tr->dph, tr->ph, (size_t)Nt * H, tr->cfg.proj_act);
     memset(tr->dfeat, 0, sizeof(float) * Nt * F);
     t2_linear_backward(tr->dfeat, g->p1_w, g->p1_b, tr->dph, tr->feat, p->p1_w, Nt, H, F);
+    tower_backward(tr);
+}
+
+void t2_vit_train_backward_features(t2_vit_train *tr, const float *dfeat) {
+    T2_ASSERT(tr->have_fwd);
+    const t2_vit_config *c = &tr->cfg.vit;
+    size_t nf = (size_t)tr->n * (size_t)(c->n_positions - c->drop_first) * (size_t)(c->hidden_size * c->n_feature_layers);
+    memcpy(tr->dfeat, dfeat, nf * sizeof(float));
+    tower_backward(tr);
+}
+
+// dL/d(tower parameters) from tr->dfeat = dL/d(selected features), added (+=).
+static void tower_backward(t2_vit_train *tr) {
+    const t2_vit_config *c = &tr->cfg.vit;
+    int n = tr->n, T = c->n_positions, C = c->hidden_size, I = c->intermediate_size, NP = c->grid * c->grid;
+    int K = c->n_channels * c->patch_size * c->patch_size, N = n * T, tok = T - c->drop_first;
+    int F = C * c->n_feature_layers;
+    const t2_vit_params *p = &tr->params;
+    t2_vit_params *g = &tr->grads;
+    attn_dims ad = {n, T, c->n_heads, c->head_dim};
+    size_t nc = (size_t)N * C, ni = (size_t)N * I;
 
     // down the tower: at hidden_states[idx] add the gradient of every slot that selected it
     memset(tr->dres, 0, nc * sizeof(float));

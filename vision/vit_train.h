@@ -81,12 +81,16 @@ int t2_vit_train_tensor(t2_vit_train *tr, int i, char *name, size_t cap, float *
 int t2_vit_train_tensor_shape(const t2_vit_train *tr, int i, int64_t *dims);
 
 // Contract: PIXELS(n, channels, S, S) normalised → OUT(n, tokens, text_hidden): tower up to the deepest
-// selected layer, feature selection, projector; keeps what the backward needs. -1 + error if n is
-// outside [1, max_images].
+// selected layer, feature selection, projector; keeps what the backward needs. OUT NULL: the tower
+// and feature selection only (for t2_vit_train_backward_features). -1 + error if n is outside
+// [1, max_images].
 int t2_vit_train_forward(t2_vit_train *tr, const float *pixels, int n, float *out);
 // Contract: the selected features (n, tokens, F) of the last forward (the projector's input).
 const float *t2_vit_train_features(const t2_vit_train *tr);
 // Contract: dL/dparams for DOUT(n, tokens, text_hidden) = dL/d(out) of the last forward, added (+=).
 void t2_vit_train_backward(t2_vit_train *tr, const float *dout);
+// Contract: dL/d(tower parameters) for DFEAT(n, tokens, F) = dL/d(the selected features) of the last
+// forward, added (+=); the projector's gradients are left alone (training the tower on its own).
+void t2_vit_train_backward_features(t2_vit_train *tr, const float *dfeat);
 
 #endif

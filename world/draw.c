@@ -28,6 +28,7 @@
 // Shapes
 
 void wd_fill(wd_canvas *c, wd_col col) {
+    if (c->it) c->it->n_glyphs = 0;
     for (int i = 0; i < c->s * c->s; i++) {
         c->p[3 * i] = col.r;
         c->p[3 * i + 1] = col.g;
@@ -38,6 +39,7 @@ void wd_fill(wd_canvas *c, wd_col col) {
 static uint8_t clamp8(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
 
 void wd_background(wd_canvas *c, wd_col top, wd_col bottom, int noise, t2_rng *r) {
+    if (c->it) c->it->n_glyphs = 0;
     int s = c->s;
     for (int y = 0; y < s; y++) {
         int t = s > 1 ? y * 256 / (s - 1) : 0;
@@ -242,6 +244,14 @@ static void draw_glyph(void *ctx, int cp, float scale, int ix, float shift) {
             p[2] = (uint8_t)((d->col.b * a + p[2] * (255 - a) + 127) / 255);
         }
     if (buf != stackbuf) free(buf);
+    t2_world_item *it = d->c->it;
+    if (it && it->n_glyphs < T2_WORLD_MAX_GLYPHS) {
+        int gx0 = d->x + ix + x0, gy0 = d->y + y0, s = d->c->s;
+        t2_world_glyph *gl = &it->glyphs[it->n_glyphs++];
+        gl->ch = (char)cp;
+        gl->x0 = (int16_t)(gx0 < 0 ? 0 : gx0), gl->y0 = (int16_t)(gy0 < 0 ? 0 : gy0);
+        gl->x1 = (int16_t)(gx0 + w > s ? s : gx0 + w), gl->y1 = (int16_t)(gy0 + h > s ? s : gy0 + h);
+    }
 }
 
 int wd_text(wd_canvas *c, const char *text, int x, int baseline, float cap, wd_col col) {

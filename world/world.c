@@ -878,7 +878,7 @@ static int make_item(int family, int split, uint64_t index, const t2_world_opts 
     snprintf(it->id, sizeof it->id, "%s-%s-%llu", family_names[family], split_names[split], (unsigned long long)index);
     gen g = {.d = o->difficulty, .S = o->image_size, .f = (float)o->image_size / 96.0f, .split = split, .o = o};
     t2_rng_seed(&g.r, mix64(mix64(mix64(split_seed[split]) + (uint64_t)family) + index));
-    wd_canvas c = {o->image_size, rgb};
+    wd_canvas c = {o->image_size, rgb, it};
     int img = t2_world_family_has_images(family);
     if (img && !rgb) return t2_fail("world: %s needs an RGB buffer", it->id);
     if (img && wd_font_init()) return -1;
@@ -900,6 +900,7 @@ static int make_item(int family, int split, uint64_t index, const t2_world_opts 
         }
         if (rc == 0 || family == T2_WORLD_SCENE || family == T2_WORLD_DISPATCH || attempt == 20) break;
         it->question[0] = it->answer[0] = 0;   // text did not fit: redraw with the rng moved on
+        it->n_glyphs = 0;
     }
     if (rc) return rc == -1 && *t2_last_error() ? -1 : t2_fail("world: %s: text did not fit the image", it->id);
     if (img) it->has_image = 1;

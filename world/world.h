@@ -26,6 +26,14 @@ typedef struct {
 } t2_world_opts;
 
 #define T2_WORLD_MAX_CHOICES 4
+#define T2_WORLD_MAX_GLYPHS 48
+
+// One drawn character: its byte and its ink box in image pixels, [x0, x1) × [y0, y1), clipped to the
+// image. What the tower's patch pretraining (train/tower_train.h) learns to read.
+typedef struct {
+    char ch;
+    int16_t x0, y0, x1, y1;
+} t2_world_glyph;
 
 typedef struct {
     int family;
@@ -39,6 +47,8 @@ typedef struct {
     int n_choices;          // MC only (reasoning), else 0
     char choices[T2_WORLD_MAX_CHOICES][96];
     int has_image;          // 1: RGB was filled
+    int n_glyphs;           // the characters drawn on the image (spaces have no ink and no entry),
+    t2_world_glyph glyphs[T2_WORLD_MAX_GLYPHS];   // in drawing order; past the cap they are not recorded
 } t2_world_item;
 
 // Contract: image_size 96, difficulty 1.

@@ -4,6 +4,7 @@
 #ifndef T2_WORLD_INT_H
 #define T2_WORLD_INT_H
 #include "core/rng.h"
+#include "world/world.h"
 #include <stdint.h>
 
 typedef struct { uint8_t r, g, b; } wd_col;
@@ -11,6 +12,7 @@ typedef struct { uint8_t r, g, b; } wd_col;
 typedef struct {
     int s;          // side, pixels
     uint8_t *p;     // (s, s, 3) RGB
+    t2_world_item *it;   // NULL, or where the glyphs drawn are recorded (reset by wd_fill / wd_background)
 } wd_canvas;
 
 // ---- draw.c: shapes are filled with 4×4 supersampled coverage, alpha-blended onto the canvas.
