@@ -33,6 +33,9 @@ static const char *HELP =
 "      --recon X          weight of the pixel head's loss (default 1)\n"
 "      --char-weight X    weight of a half-patch with a character in the character loss, against 1\n"
 "                         for an empty one (default 10; the loss is the weighted mean)\n"
+"      --on features|rows where the heads read: the tower's selected features (default), or the\n"
+"                         projected rows, RMS-normalised as the language model's first norm sees them\n"
+"                         (the tower then learns, through the frozen projector, what the LM receives)\n"
 "      --families SPEC    world image families and weights (default textvqa:4,caption:2,scene:1)\n"
 "      --difficulty LO:HI each image's difficulty drawn uniformly in [LO, HI] (default 0:1)\n"
 "      --seed N           data and head initialisation (default 1)\n"
@@ -44,7 +47,7 @@ static const char *HELP =
 "  -q, --quiet            no progress lines\n";
 
 enum { O_STEPS = 256, O_MAX, O_BATCH, O_LR, O_LRMIN, O_WARM, O_WD, O_CLIP, O_RECON, O_FAM, O_DIFF, O_SEED,
-       O_EVERY, O_LOGE, O_VALID, O_RESUME, O_CW };
+       O_EVERY, O_LOGE, O_VALID, O_RESUME, O_CW, O_ON };
 
 static int cmd_train(int argc, char **argv) {
     static const struct option opts[] = {
@@ -52,7 +55,8 @@ static int cmd_train(int argc, char **argv) {
         {"max-steps", required_argument, 0, O_MAX}, {"batch", required_argument, 0, O_BATCH}, {"lr", required_argument, 0, O_LR},
         {"lr-min", required_argument, 0, O_LRMIN}, {"warmup", required_argument, 0, O_WARM},
         {"weight-decay", required_argument, 0, O_WD}, {"clip", required_argument, 0, O_CLIP},
-        {"recon", required_argument, 0, O_RECON}, {"char-weight", required_argument, 0, O_CW}, {"families", required_argument, 0, O_FAM},
+        {"recon", required_argument, 0, O_RECON}, {"char-weight", required_argument, 0, O_CW},
+        {"on", required_argument, 0, O_ON}, {"families", required_argument, 0, O_FAM},
         {"difficulty", required_argument, 0, O_DIFF}, {"seed", required_argument, 0, O_SEED},
         {"every", required_argument, 0, O_EVERY}, {"log-every", required_argument, 0, O_LOGE},
         {"valid", required_argument, 0, O_VALID}, {"threads", required_argument, 0, 't'},
@@ -76,6 +80,11 @@ static int cmd_train(int argc, char **argv) {
         case O_RECON: o.recon_weight = t2_cli_float(cmd, "--recon", optarg, 0, 1e6); break;
         case O_CW: o.char_weight = t2_cli_float(cmd, "--char-weight", optarg, 1e-3, 1e6); break;
         case O_FAM: o.families = optarg; break;
+        case O_ON:
+            if (!strcmp(optarg, "rows")) o.on_rows = 1;
+            else if (!strcmp(optarg, "features")) o.on_rows = 0;
+            else t2_cli_die(cmd, "--on '%s': features or rows", optarg);
+            break;
         case O_DIFF: {
             char *end;
             o.diff_lo = strtod(optarg, &end);

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/util.h"
 #include <cblas.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -615,4 +616,33 @@ void t2_linear_backward(float *dX, float *dW, float *db, const float *dY, const 
 void t2_matmul_naive(float *Y, const float *X, const void *W, t2_dtype dt, const float *bias, int T,
                      int M, int K) {
     for (int t = 0; t < T; t++) t2_matvec_naive(Y + (size_t)t * M, W, dt, X + (size_t)t * K, bias, M, K);
+}
+
+// out(N, C) = x / rms(x) * w; rinv(N) = 1/sqrt(mean(x²) + eps)
+void t2_rmsnorm_forward(float *out, float *rinv, const float *x, const float *w, int N, int C, float eps) {
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        double ss = 0;
+        for (int i = 0; i < C; i++) ss += (double)xr[i] * xr[i];
+        float r = (float)(1.0 / sqrt(ss / C + eps));
+        rinv[n] = r;
+        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = xr[i] * r * w[i];
+    }
+}
+
+// dx(N, C) += r·(dy⊙w) − r³/C · x · Σ(dy⊙w⊙x); dw(C) += Σ_n dy⊙x·r
+void t2_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                             const float *rinv, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C, *dyr = dy + (size_t)n * C;
+        float *dxr = dx + (size_t)n * C;
+        float r = rinv[n];
+        double dot = 0;
+        for (int i = 0; i < C; i++) dot += (double)dyr[i] * w[i] * xr[i];
+        float k = (float)(dot * r * r * r / C);
+        for (int i = 0; i < C; i++) {
+            dxr[i] += r * dyr[i] * w[i] - k * xr[i];
+            dw[i] += dyr[i] * xr[i] * r;
+        }
+    }
 }

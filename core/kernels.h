@@ -34,6 +34,12 @@ void t2_linear_forward(float *Y, const float *X, const float *W, const float *b,
 void t2_linear_backward(float *dX, float *dW, float *db, const float *dY, const float *X, const float *W,
                         int N, int M, int K);
 
+// Training's RMSNorm (Llama): OUT(N, C) = x / rms(x) ⊙ w, RINV(N) = 1/sqrt(mean(x²) + eps) kept for the
+// backward; the backward adds (+=) dL/dx into DX and dL/dw into DW.
+void t2_rmsnorm_forward(float *out, float *rinv, const float *x, const float *w, int N, int C, float eps);
+void t2_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, const float *rinv,
+                         int N, int C);
+
 // Contract: dot product of x(n) and y(n) in f32 (SIMD).
 float t2_dot(const float *x, const float *y, int n);
 

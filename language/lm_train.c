@@ -255,35 +255,6 @@ int t2_lm_train_load(t2_lm_train *tr, const t2_st *st) {
 
 // Linear layers: t2_linear_forward / t2_linear_backward (core/kernels.h).
 
-// out(N, C) = x / rms(x) * w; rinv(N) = 1/sqrt(mean(x²) + eps)
-static void rmsnorm_forward(float *out, float *rinv, const float *x, const float *w, int N, int C, float eps) {
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C;
-        double ss = 0;
-        for (int i = 0; i < C; i++) ss += (double)xr[i] * xr[i];
-        float r = (float)(1.0 / sqrt(ss / C + eps));
-        rinv[n] = r;
-        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = xr[i] * r * w[i];
-    }
-}
-
-// dx(N, C) += r·(dy⊙w) − r³/C · x · Σ(dy⊙w⊙x); dw(C) += Σ_n dy⊙x·r
-static void rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                             const float *rinv, int N, int C) {
-    for (int n = 0; n < N; n++) {
-        const float *xr = x + (size_t)n * C, *dyr = dy + (size_t)n * C;
-        float *dxr = dx + (size_t)n * C;
-        float r = rinv[n];
-        double dot = 0;
-        for (int i = 0; i < C; i++) dot += (double)dyr[i] * w[i] * xr[i];
-        float k = (float)(dot * r * r * r / C);
-        for (int i = 0; i < C; i++) {
-            dxr[i] += r * dyr[i] * w[i] - k * xr[i];
-            dw[i] += dyr[i] * xr[i] * r;
-        }
-    }
-}
-
 // Rotate-half RoPE in place on x(B, T, nh, D) at positions 0..T-1 of each row; SIGN -1 rotates back
 // by the same angle, which is the backward (the rotation is orthogonal: dx = Rᵀ·dy).
 static void rope_apply(float *x, int B, int T, int nh, int D, const float *cosb, const float *sinb, float sign) {
@@ -461,7 +432,7 @@ float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const f
         float *q = tr->q + l * nhd, *k = tr->k + l * nkv, *v = tr->v + l * nkv, *atty = tr->atty + l * nhd;
         float *att = tr->att + (size_t)l * B * H * T * T;
         float *gate = tr->gate + l * ni, *up = tr->up + l * ni, *hm = tr->hmlp + l * ni;
-        rmsnorm_forward(xn1, tr->rms1 + (size_t)l * N, x, p->norm_in + (size_t)l * C, N, C, c->rms_eps);
+        t2_rmsnorm_forward(xn1, tr->rms1 + (size_t)l * N, x, p->norm_in + (size_t)l * C, N, C, c->rms_eps);
         t2_linear_forward(q, xn1, p->wq + (size_t)l * HD * C, p->bq ? p->bq + (size_t)l * HD : NULL, N, HD, C);
         t2_linear_forward(k, xn1, p->wk + (size_t)l * KVD * C, p->bk ? p->bk + (size_t)l * KVD : NULL, N, KVD, C);
         t2_linear_forward(v, xn1, p->wv + (size_t)l * KVD * C, p->bv ? p->bv + (size_t)l * KVD : NULL, N, KVD, C);
@@ -470,14 +441,14 @@ float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const f
         attention_forward(atty, att, q, k, v, ad);
         t2_linear_forward(hmid, atty, p->wo + (size_t)l * C * HD, NULL, N, C, HD);
         for (size_t i = 0; i < nc; i++) hmid[i] += x[i];                          // h = x + attn
-        rmsnorm_forward(xn2, tr->rms2 + (size_t)l * N, hmid, p->norm_post + (size_t)l * C, N, C, c->rms_eps);
+        t2_rmsnorm_forward(xn2, tr->rms2 + (size_t)l * N, hmid, p->norm_post + (size_t)l * C, N, C, c->rms_eps);
         t2_linear_forward(gate, xn2, p->wgate + (size_t)l * I * C, NULL, N, I, C);
         t2_linear_forward(up, xn2, p->wup + (size_t)l * I * C, NULL, N, I, C);
         swiglu_forward(hm, gate, up, ni);
         t2_linear_forward(xo, hm, p->wdown + (size_t)l * C * I, NULL, N, C, I);
         for (size_t i = 0; i < nc; i++) xo[i] += hmid[i];                         // h += mlp
     }
-    rmsnorm_forward(tr->xf, tr->rmsf, tr->resid + (size_t)L * nc, p->norm_final, N, C, c->rms_eps);
+    t2_rmsnorm_forward(tr->xf, tr->rmsf, tr->resid + (size_t)L * nc, p->norm_final, N, C, c->rms_eps);
     t2_linear_forward(tr->logits, tr->xf, p->lm_head ? p->lm_head : p->embed, NULL, N, V, C);
     tr->have_fwd = 1;
     return crossentropy_forward(tr->logits, tr->targets, N, V, &tr->n_valid, tr->nll);
@@ -513,7 +484,7 @@ static void backward(t2_lm_train *tr, const float *dlogits) {
     t2_linear_backward(tr->dxn, p->lm_head ? g->lm_head : g->embed, NULL, dlogits, tr->xf,
                     p->lm_head ? p->lm_head : p->embed, N, V, C);
     memset(tr->dres, 0, nc * sizeof(float));
-    rmsnorm_backward(tr->dres, g->norm_final, tr->dxn, tr->resid + (size_t)L * nc, p->norm_final, tr->rmsf, N, C);
+    t2_rmsnorm_backward(tr->dres, g->norm_final, tr->dxn, tr->resid + (size_t)L * nc, p->norm_final, tr->rmsf, N, C);
     for (int l = L - 1; l >= 0; l--) {
         float *x = tr->resid + l * nc, *hmid = tr->hmid + l * nc;
         float *xn1 = tr->xn1 + l * nc, *xn2 = tr->xn2 + l * nc;
@@ -531,7 +502,7 @@ static void backward(t2_lm_train *tr, const float *dlogits) {
         memset(tr->dxn, 0, nc * sizeof(float));
         t2_linear_backward(tr->dxn, g->wgate + (size_t)l * I * C, NULL, dgate, xn2, p->wgate + (size_t)l * I * C, N, I, C);
         t2_linear_backward(tr->dxn, g->wup + (size_t)l * I * C, NULL, dup, xn2, p->wup + (size_t)l * I * C, N, I, C);
-        rmsnorm_backward(tr->dres, g->norm_post + (size_t)l * C, tr->dxn, hmid, p->norm_post + (size_t)l * C,
+        t2_rmsnorm_backward(tr->dres, g->norm_post + (size_t)l * C, tr->dxn, hmid, p->norm_post + (size_t)l * C,
                          tr->rms2 + (size_t)l * N, N, C);
         // attention block: dres is now dL/dh_mid, which flows to x and into o_proj.
         if (save) memcpy(tr->dyo + l * nc, tr->dres, nc * sizeof(float));
@@ -549,7 +520,7 @@ static void backward(t2_lm_train *tr, const float *dlogits) {
                         p->wk + (size_t)l * KVD * C, N, KVD, C);
         t2_linear_backward(tr->dxn, g->wv + (size_t)l * KVD * C, g->bv ? g->bv + (size_t)l * KVD : NULL, dv, xn1,
                         p->wv + (size_t)l * KVD * C, N, KVD, C);
-        rmsnorm_backward(tr->dres, g->norm_in + (size_t)l * C, tr->dxn, x, p->norm_in + (size_t)l * C,
+        t2_rmsnorm_backward(tr->dres, g->norm_in + (size_t)l * C, tr->dxn, x, p->norm_in + (size_t)l * C,
                          tr->rms1 + (size_t)l * N, N, C);
     }
     embedding_backward(g->embed, tr->dres, tr->tokens, N, C);   // dres stays: dL/d(input rows)

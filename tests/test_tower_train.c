@@ -125,7 +125,7 @@ static void test_runs(const t2_test_env *e) {
         printf("runs: loss %.4f at step 5, %.4f at step 40\n", first, last);
         T2_CHECK(first > 0 && last > 0 && last < 0.6 * first, "the loss did not fall: %.4f → %.4f", first, last);
     }
-    free(la), free(lb);
+    free(lb);
     snprintf(pa, sizeof pa, "%s/a/valid.csv", e->work);
     snprintf(pb, sizeof pb, "%s/b/valid.csv", e->work);
     size_t na, nb;
@@ -162,6 +162,35 @@ static void test_runs(const t2_test_env *e) {
     T2_CHECK(rc == 0 && out && *out, "the export does not load / answer: %s", out ? out : "");
     free(out), out = NULL;
 
+    // --on rows: the heads read the projected, normalised rows; the tower learns through the projector,
+    // which (like the language model) must still come out byte-identical
+    rc = t2_test_sh(&out, "'%s' tower train --model '%s' --out '%s/r' %s --on rows 2>&1", e->t2, model, e->work, common);
+    T2_CHECK(rc == 0, "--on rows run failed: %s", out);
+    free(out), out = NULL;
+    snprintf(pa, sizeof pa, "%s/r/log.csv", e->work);
+    char *lr = csv_without_timing(pa);
+    if (lr) {
+        double first = log_loss_at(lr, 1), last = log_loss_at(lr, 8);
+        printf("runs: --on rows: loss %.4f at step 5, %.4f at step 40\n", first, last);
+        T2_CHECK(first > 0 && last > 0 && last < 0.6 * first, "--on rows: the loss did not fall: %.4f → %.4f", first, last);
+        T2_CHECK(strcmp(lr, la ? la : ""), "--on rows gave the features run's log");
+    }
+    free(lr);
+    snprintf(pa, sizeof pa, "%s/r/model/model.safetensors", e->work);
+    A = t2_st_open(pa), S = t2_st_open(src);
+    T2_CHECK(A && S, "open the rows export: %s", t2_last_error());
+    if (A && S) {
+        int same = 1, changed = 0;
+        for (int i = 0; i < t2_st_count(A); i++) {
+            const char *name = t2_st_at(A, i)->name;
+            if (!strncmp(name, "language_model.", 15) || !strncmp(name, "multi_modal_projector.", 22)) same &= tensors_equal(A, S, name);
+            else if (strstr(name, "patch_embedding")) changed += !tensors_equal(A, S, name);
+        }
+        T2_CHECK(same, "--on rows changed the projector or the language model");
+        T2_CHECK(changed == 1, "--on rows did not change the tower");
+    }
+    t2_st_close(A), t2_st_close(S);
+
     // bad input
     struct { const char *args, *want; } bad[] = {
         {"--out '%s/a'", "pass --resume"},
@@ -171,6 +200,7 @@ static void test_runs(const t2_test_env *e) {
         {"--out '%s/c' --families math", "'math' has no images"},
         {"--out '%s/c' --families textvqa:-1", "not a positive number"},
         {"--out '%s/c' --resume", "no checkpoint"},
+        {"--out '%s/c' --on pixels", "features or rows"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char extra[1400];
@@ -186,6 +216,7 @@ static void test_runs(const t2_test_env *e) {
     rc = t2_test_sh(&out, "'%s' tower train --help", e->t2);
     T2_CHECK(rc == 0 && out && strstr(out, "--char-weight"), "--help");
     free(out);
+    free(la);
 }
 
 int main(int argc, char **argv) {

@@ -73,6 +73,8 @@ typedef struct {
     int fam[MAX_FAM], nfam;
     double fw[MAX_FAM], fw_total;
     int S, P, grid, tok, tok_off, F, B, NR;   // NR = 3·POOL² pixel-head outputs per patch
+    int D;                                    // the heads' input width: F (features) or the projector's H (rows)
+    double rms_eps;                           // the language model's rms_norm_eps (rows)
     size_t n_vit, n_all, off_wc, off_bc, off_wr, off_br;
     float *P_all, *G_all;                     // [tower block | Wc (2·38, F) | bc | Wr (NR, F) | br]
     t2_param_range *ranges;
@@ -83,7 +85,9 @@ typedef struct {
     uint8_t *labels;                          // (B, grid², 2)
     float *target;                            // (B, grid², NR)
     uint8_t *rgb;
-    float *logits, *recon, *dlogits, *drecon, *dfeat;
+    float *logits, *recon, *dlogits, *drecon, *dfeat;   // dfeat: d(the heads' input)
+    float *out, *normed, *rinv, *dout;        // rows: projector output, RMS-normalised, 1/rms per row, d(out)
+    float *ones, *dones;                      // rows: the norm's unit gain (and its unused gradient)
     char *log, *valid;                        // the CSV texts, rewritten atomically at each checkpoint
     size_t log_n, valid_n;
 } tower_run;
@@ -137,6 +141,7 @@ static char *settings_text(const tower_run *r) {
     cJSON_AddNumberToObject(j, "clip", o->clip);
     cJSON_AddNumberToObject(j, "recon_weight", o->recon_weight);
     cJSON_AddNumberToObject(j, "char_weight", o->char_weight);
+    cJSON_AddStringToObject(j, "on", o->on_rows ? "rows" : "features");
     cJSON_AddStringToObject(j, "families", o->families);
     cJSON_AddNumberToObject(j, "difficulty_lo", o->diff_lo);
     cJSON_AddNumberToObject(j, "difficulty_hi", o->diff_hi);
@@ -186,8 +191,11 @@ static int setup(tower_run *r) {
     // one block: the tower's parameters (the projector's sit in it untouched: no range covers them), then the heads
     float *vb = t2_vit_train_param_block(r->vit, &r->n_vit);
     int NC2 = 2 * T2_TOWER_CLASSES;
-    r->off_wc = r->n_vit, r->off_bc = r->off_wc + (size_t)NC2 * r->F;
-    r->off_wr = r->off_bc + (size_t)NC2, r->off_br = r->off_wr + (size_t)r->NR * r->F;
+    r->D = o->on_rows ? t2_vit_train_cfg(r->vit)->text_hidden : r->F;
+    const cJSON *tc = cJSON_GetObjectItem(r->cfg, "text_config");
+    r->rms_eps = t2_json_num(tc, "rms_norm_eps", 1e-6);
+    r->off_wc = r->n_vit, r->off_bc = r->off_wc + (size_t)NC2 * r->D;
+    r->off_wr = r->off_bc + (size_t)NC2, r->off_br = r->off_wr + (size_t)r->NR * r->D;
     r->n_all = r->off_br + (size_t)r->NR;
     r->P_all = t2_calloc(r->n_all, sizeof(float));
     r->G_all = t2_calloc(r->n_all, sizeof(float));
@@ -208,9 +216,9 @@ static int setup(tower_run *r) {
         int nd = t2_vit_train_tensor_shape(r->vit, i, dims);
         r->ranges[r->nranges++] = (t2_param_range){(size_t)(param - vb), numel, nd >= 2};
     }
-    r->ranges[r->nranges++] = (t2_param_range){r->off_wc, (size_t)NC2 * r->F, 1};
+    r->ranges[r->nranges++] = (t2_param_range){r->off_wc, (size_t)NC2 * r->D, 1};
     r->ranges[r->nranges++] = (t2_param_range){r->off_bc, (size_t)NC2, 0};
-    r->ranges[r->nranges++] = (t2_param_range){r->off_wr, (size_t)r->NR * r->F, 1};
+    r->ranges[r->nranges++] = (t2_param_range){r->off_wr, (size_t)r->NR * r->D, 1};
     r->ranges[r->nranges++] = (t2_param_range){r->off_br, (size_t)r->NR, 0};
     if (t2_param_ranges_check(r->ranges, r->nranges, r->n_all)) return -1;
     if (t2_adamw_init(&r->adam, r->n_all)) return -1;
@@ -225,7 +233,15 @@ static int setup(tower_run *r) {
     r->dlogits = t2_malloc(sizeof(float) * rows * NC2);
     r->recon = t2_malloc(sizeof(float) * rows * r->NR);
     r->drecon = t2_malloc(sizeof(float) * rows * r->NR);
-    r->dfeat = t2_malloc(sizeof(float) * rows * r->F);
+    r->dfeat = t2_malloc(sizeof(float) * rows * r->D);
+    if (o->on_rows) {
+        r->out = t2_malloc(sizeof(float) * rows * r->D);
+        r->normed = t2_malloc(sizeof(float) * rows * r->D);
+        r->rinv = t2_malloc(sizeof(float) * rows);
+        r->dout = t2_malloc(sizeof(float) * rows * r->D);
+        r->ones = t2_malloc(sizeof(float) * r->D), r->dones = t2_calloc((size_t)r->D, sizeof(float));
+        for (int i = 0; i < r->D; i++) r->ones[i] = 1;
+    }
 
     if (t2_mkdirs(o->out_dir)) return -1;
     snprintf(r->ckpt, sizeof r->ckpt, "%s/checkpoint.safetensors", o->out_dir);
@@ -242,6 +258,7 @@ static void run_free(tower_run *r) {
     free(r->P_all), free(r->G_all), free(r->ranges), t2_adamw_free(&r->adam);
     free(r->pixels), free(r->labels), free(r->target), free(r->rgb);
     free(r->logits), free(r->dlogits), free(r->recon), free(r->drecon), free(r->dfeat);
+    free(r->out), free(r->normed), free(r->rinv), free(r->dout), free(r->ones), free(r->dones);
     free(r->log), free(r->valid);
 }
 
@@ -282,11 +299,29 @@ static int load_item(tower_run *r, int family, int split, uint64_t index, float 
 // r->dfeat and the heads' gradients into G_all). Counts: labelled slots and those predicted right.
 typedef struct { double ce, mse; long slots, right, none_slots, none_right, items_all_right; } head_stats;
 
-static void heads(tower_run *r, int n, int grad, head_stats *hs) {
-    const float *feat = t2_vit_train_features(r->vit);
+// The forward of N images up to the heads' input: the features, or the projected rows RMS-normalised
+// as the language model's first norm sees them (without its gain). Returns that input or NULL + error.
+static const float *encode(tower_run *r, int n) {
+    if (t2_vit_train_forward(r->vit, r->pixels, n, r->o->on_rows ? r->out : NULL)) return NULL;
+    if (!r->o->on_rows) return t2_vit_train_features(r->vit);
+    t2_rmsnorm_forward(r->normed, r->rinv, r->out, r->ones, n * r->tok, r->D, (float)r->rms_eps);
+    return r->normed;
+}
+
+// The tower's gradients from r->dfeat = d(loss)/d(the heads' input) of the last encode of N images.
+static void backprop(tower_run *r, int n) {
+    if (!r->o->on_rows) { t2_vit_train_backward_features(r->vit, r->dfeat); return; }
+    size_t nr = (size_t)n * r->tok * r->D;
+    memset(r->dout, 0, nr * sizeof(float));
+    memset(r->dones, 0, sizeof(float) * (size_t)r->D);
+    t2_rmsnorm_backward(r->dout, r->dones, r->dfeat, r->out, r->ones, r->rinv, n * r->tok, r->D);
+    t2_vit_train_backward(r->vit, r->dout);   // the projector's gradients are computed but never applied
+}
+
+static void heads(tower_run *r, const float *feat, int n, int grad, head_stats *hs) {
     int NC = T2_TOWER_CLASSES, NC2 = 2 * NC, rows = n * r->tok, G2 = r->grid * r->grid;
-    t2_linear_forward(r->logits, feat, r->P_all + r->off_wc, r->P_all + r->off_bc, rows, NC2, r->F);
-    t2_linear_forward(r->recon, feat, r->P_all + r->off_wr, r->P_all + r->off_br, rows, r->NR, r->F);
+    t2_linear_forward(r->logits, feat, r->P_all + r->off_wc, r->P_all + r->off_bc, rows, NC2, r->D);
+    t2_linear_forward(r->recon, feat, r->P_all + r->off_wr, r->P_all + r->off_br, rows, r->NR, r->D);
     double ce = 0, mse = 0, wsum = 0, cw = r->o->char_weight;
     for (size_t i = 0; i < (size_t)n * G2 * 2; i++) wsum += r->labels[i] == T2_TOWER_NONE ? 1 : cw;
     double ce_scale = 1.0 / wsum, mse_scale = r->o->recon_weight / ((double)n * G2 * r->NR);
@@ -324,9 +359,9 @@ static void heads(tower_run *r, int n, int grad, head_stats *hs) {
     hs->ce += ce * ce_scale;
     hs->mse += mse / ((double)n * G2 * r->NR);
     if (!grad) return;
-    memset(r->dfeat, 0, sizeof(float) * (size_t)rows * r->F);
-    t2_linear_backward(r->dfeat, r->G_all + r->off_wc, r->G_all + r->off_bc, r->dlogits, feat, r->P_all + r->off_wc, rows, NC2, r->F);
-    t2_linear_backward(r->dfeat, r->G_all + r->off_wr, r->G_all + r->off_br, r->drecon, feat, r->P_all + r->off_wr, rows, r->NR, r->F);
+    memset(r->dfeat, 0, sizeof(float) * (size_t)rows * r->D);
+    t2_linear_backward(r->dfeat, r->G_all + r->off_wc, r->G_all + r->off_bc, r->dlogits, feat, r->P_all + r->off_wc, rows, NC2, r->D);
+    t2_linear_backward(r->dfeat, r->G_all + r->off_wr, r->G_all + r->off_br, r->drecon, feat, r->P_all + r->off_wr, rows, r->NR, r->D);
 }
 
 static void sync_to_vit(tower_run *r) { memcpy(t2_vit_train_param_block(r->vit, NULL), r->P_all, r->n_vit * sizeof(float)); }
@@ -338,8 +373,9 @@ static int validate(tower_run *r, long step, head_stats *out) {
         int n = r->o->n_valid - i < r->B ? r->o->n_valid - i : r->B;
         for (int k = 0; k < n; k++)
             if (load_item(r, T2_WORLD_TEXTVQA, T2_WORLD_SPLIT_VALID, (uint64_t)(i + k), (float)r->o->diff_hi, k)) return -1;
-        if (t2_vit_train_forward(r->vit, r->pixels, n, NULL)) return -1;
-        heads(r, n, 0, out);
+        const float *x = encode(r, n);
+        if (!x) return -1;
+        heads(r, x, n, 0, out);
     }
     append(&r->valid, &r->valid_n, "%ld,%.5f,%ld,%ld,%.4f,%.4f,%.4f\n", step, out->ce / ((r->o->n_valid + r->B - 1) / r->B),
            out->slots, out->right, out->slots ? (double)out->right / out->slots : 0,
@@ -451,10 +487,11 @@ int t2_tower_train_run(const t2_tower_train_opts *o) {
         sync_to_vit(&r);
         t2_vit_train_zero_grad(r.vit);
         memset(r.G_all, 0, r.n_all * sizeof(float));
-        if (t2_vit_train_forward(r.vit, r.pixels, r.B, NULL)) goto restore;
+        const float *x = encode(&r, r.B);
+        if (!x) goto restore;
         head_stats hs = {0};
-        heads(&r, r.B, 1, &hs);
-        t2_vit_train_backward_features(r.vit, r.dfeat);
+        heads(&r, x, r.B, 1, &hs);
+        backprop(&r, r.B);
         memcpy(r.G_all, t2_vit_train_grad_block(r.vit, NULL), r.n_vit * sizeof(float));
         double loss = hs.ce + o->recon_weight * hs.mse;
         if (!isfinite(loss)) { t2_fail("step %ld: the loss is %g", step, loss); goto restore; }

@@ -1,6 +1,6 @@
 // tower_train.h — `t2 tower train`: pretraining a LLaVA model's vision tower on its own, before any
 // language model reads it, on the procedural world (which knows where it drew every character).
-// Per patch of the last selected feature layer, two linear heads: the character whose ink-box centre
+// Per patch of the selected features (or of the projected rows the language model receives), two linear heads: the character whose ink-box centre
 // lies in the patch's left / right half (a–z, 0–9, other, none; cross-entropy), and the patch's
 // pixels pooled 4×4 (normalised RGB, mean squared error) so that colour and coarse shape stay in the
 // features. Only the tower is trained (the projector and the language model are copied through
@@ -39,6 +39,9 @@ typedef struct {
     double recon_weight;     // weight of the pixel head's loss beside the character head's
     double char_weight;      // a labelled half-patch's weight in the character loss (a "none" one: 1);
                              // the loss is the weighted mean, so text, a few % of the slots, is not drowned
+    int on_rows;             // 0: the heads read the tower's selected features; 1: the projected rows,
+                             // RMS-normalised as the language model's first norm sees them (no gain) —
+                             // the tower then learns through the frozen projector what the LM receives
     const char *families;    // "textvqa:4,caption:2,scene:1": world image families and weights
     double diff_lo, diff_hi; // each image's difficulty uniform in [lo, hi]
     uint64_t seed;
