@@ -36,6 +36,12 @@ static const char *HELP =
 "      --on features|rows where the heads read: the tower's selected features (default), or the\n"
 "                         projected rows, RMS-normalised as the language model's first norm sees them\n"
 "                         (the tower then learns, through the frozen projector, what the LM receives)\n"
+"      --probe            keep the tower frozen and train the heads only: a linear probe of what the\n"
+"                         features / rows already hold (the export is then the input model)\n"
+"      --projector heads  export a projector that computes the heads (needs --on features): linear_1 =\n"
+"                         [char head; pixel head; -pixel head; the input model's other rows], linear_2 =\n"
+"                         identity, so the language model receives character logits and pixels\n"
+"                         on fixed axes (default: keep the input model's projector)\n"
 "      --families SPEC    world image families and weights (default textvqa:4,caption:2,scene:1)\n"
 "      --difficulty LO:HI each image's difficulty drawn uniformly in [LO, HI] (default 0:1)\n"
 "      --seed N           data and head initialisation (default 1)\n"
@@ -47,7 +53,7 @@ static const char *HELP =
 "  -q, --quiet            no progress lines\n";
 
 enum { O_STEPS = 256, O_MAX, O_BATCH, O_LR, O_LRMIN, O_WARM, O_WD, O_CLIP, O_RECON, O_FAM, O_DIFF, O_SEED,
-       O_EVERY, O_LOGE, O_VALID, O_RESUME, O_CW, O_ON };
+       O_EVERY, O_LOGE, O_VALID, O_RESUME, O_CW, O_ON, O_PROBE, O_PROJ };
 
 static int cmd_train(int argc, char **argv) {
     static const struct option opts[] = {
@@ -56,7 +62,8 @@ static int cmd_train(int argc, char **argv) {
         {"lr-min", required_argument, 0, O_LRMIN}, {"warmup", required_argument, 0, O_WARM},
         {"weight-decay", required_argument, 0, O_WD}, {"clip", required_argument, 0, O_CLIP},
         {"recon", required_argument, 0, O_RECON}, {"char-weight", required_argument, 0, O_CW},
-        {"on", required_argument, 0, O_ON}, {"families", required_argument, 0, O_FAM},
+        {"on", required_argument, 0, O_ON}, {"probe", no_argument, 0, O_PROBE},
+        {"projector", required_argument, 0, O_PROJ}, {"families", required_argument, 0, O_FAM},
         {"difficulty", required_argument, 0, O_DIFF}, {"seed", required_argument, 0, O_SEED},
         {"every", required_argument, 0, O_EVERY}, {"log-every", required_argument, 0, O_LOGE},
         {"valid", required_argument, 0, O_VALID}, {"threads", required_argument, 0, 't'},
@@ -101,6 +108,12 @@ static int cmd_train(int argc, char **argv) {
         case O_VALID: o.n_valid = t2_cli_int(cmd, "--valid", optarg, 0, 100000); break;
         case 't': o.threads = t2_cli_int(cmd, "--threads", optarg, 1, 1024); break;
         case O_RESUME: o.resume = 1; break;
+        case O_PROBE: o.probe = 1; break;
+        case O_PROJ:
+            if (!strcmp(optarg, "heads")) o.projector_from_heads = 1;
+            else if (!strcmp(optarg, "keep")) o.projector_from_heads = 0;
+            else t2_cli_die(cmd, "--projector '%s': heads or keep", optarg);
+            break;
         case 'q': o.quiet = 1; break;
         case 'h': fputs(HELP, stdout); return 0;
         default: fputs(HELP, stderr); return 2;

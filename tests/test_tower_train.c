@@ -6,6 +6,7 @@
 // (existing run without --resume, other settings on resume, held-out / unknown / text-only families,
 // a missing model) fails with a message naming it.
 #include "testutil.h"
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/util.h"
@@ -191,6 +192,45 @@ static void test_runs(const t2_test_env *e) {
     }
     t2_st_close(A), t2_st_close(S);
 
+    // --probe --projector heads: the tower frozen (its tensors as the input's), the heads trained, and the
+    // exported projector = [char head (76 rows); pixel head (48); its negation (48); the input's other
+    // rows], linear_2 the identity
+    rc = t2_test_sh(&out, "'%s' tower train --model '%s' --out '%s/p' %s --probe --projector heads 2>&1", e->t2, model,
+                    e->work, common);
+    T2_CHECK(rc == 0, "--probe --projector heads run failed: %s", out);
+    free(out), out = NULL;
+    snprintf(pa, sizeof pa, "%s/p/model/model.safetensors", e->work);
+    A = t2_st_open(pa), S = t2_st_open(src);
+    T2_CHECK(A && S, "open the probe export: %s", t2_last_error());
+    if (A && S) {
+        int tower_same = 1, lm_same = 1;
+        for (int i = 0; i < t2_st_count(A); i++) {
+            const char *name = t2_st_at(A, i)->name;
+            if (!strncmp(name, "language_model.", 15)) lm_same &= tensors_equal(A, S, name);
+            else if (strncmp(name, "multi_modal_projector.", 22)) tower_same &= tensors_equal(A, S, name);
+        }
+        T2_CHECK(tower_same && lm_same, "--probe changed the tower (%d) or the language model (%d)", !tower_same, !lm_same);
+        const t2_st_tensor *w1 = t2_st_find(A, "multi_modal_projector.linear_1.weight"), *w2 = t2_st_find(A, "multi_modal_projector.linear_2.weight");
+        const t2_st_tensor *b2 = t2_st_find(A, "multi_modal_projector.linear_2.bias"), *s1 = t2_st_find(S, "multi_modal_projector.linear_1.weight");
+        int ok = w1 && w2 && b2 && s1 && w1->ndim == 2 && w2->ndim == 2 && w1->dtype == T2_DTYPE_F16 && w2->dtype == T2_DTYPE_F16;
+        T2_CHECK(ok, "projector tensors missing or not F16 matrices");
+        if (ok) {
+            int H = (int)w1->shape[0], F = (int)w1->shape[1], id = 1, neg = 1, rest = 1, zero_b = 1;
+            const uint16_t *a1 = w1->data, *a2 = w2->data, *sb = s1->data, *bb = b2->data;
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < H; j++) id &= t2_f16_to_f32(a2[(size_t)i * H + j]) == (i == j ? 1.0f : 0.0f);
+            for (int i = 0; i < H; i++) zero_b &= t2_f16_to_f32(bb[i]) == 0;
+            for (int i = 0; i < 48; i++)
+                for (int j = 0; j < F; j++)
+                    neg &= t2_f16_to_f32(a1[(size_t)(76 + i) * F + j]) == -t2_f16_to_f32(a1[(size_t)(124 + i) * F + j]);
+            for (size_t k = (size_t)172 * F; k < (size_t)H * F; k++) rest &= a1[k] == sb[k];
+            T2_CHECK(H == 192 && id && zero_b, "linear_2 is not the identity with a zero bias");
+            T2_CHECK(neg, "rows 124..171 of linear_1 are not the negated pixel head");
+            T2_CHECK(rest, "rows 172.. of linear_1 are not the input model's");
+        }
+    }
+    t2_st_close(A), t2_st_close(S);
+
     // bad input
     struct { const char *args, *want; } bad[] = {
         {"--out '%s/a'", "pass --resume"},
@@ -201,6 +241,7 @@ static void test_runs(const t2_test_env *e) {
         {"--out '%s/c' --families textvqa:-1", "not a positive number"},
         {"--out '%s/c' --resume", "no checkpoint"},
         {"--out '%s/c' --on pixels", "features or rows"},
+        {"--out '%s/c' --on rows --projector heads", "needs --on features"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char extra[1400];

@@ -142,6 +142,7 @@ static char *settings_text(const tower_run *r) {
     cJSON_AddNumberToObject(j, "recon_weight", o->recon_weight);
     cJSON_AddNumberToObject(j, "char_weight", o->char_weight);
     cJSON_AddStringToObject(j, "on", o->on_rows ? "rows" : "features");
+    cJSON_AddBoolToObject(j, "probe", o->probe);
     cJSON_AddStringToObject(j, "families", o->families);
     cJSON_AddNumberToObject(j, "difficulty_lo", o->diff_lo);
     cJSON_AddNumberToObject(j, "difficulty_hi", o->diff_hi);
@@ -185,6 +186,9 @@ static int setup(tower_run *r) {
     r->tok_off = r->tok - r->grid * r->grid;
     if (r->tok_off != 0 && r->tok_off != 1)
         return t2_fail("the tower gives %d tokens per image for a %dx%d patch grid", r->tok, r->grid, r->grid);
+    if (o->projector_from_heads && (o->on_rows || t2_vit_train_cfg(r->vit)->text_hidden < 2 * T2_TOWER_CLASSES + 2 * 3 * POOL * POOL))
+        return t2_fail("--projector heads needs --on features and a projector at least %d wide (it is %d)",
+                       2 * T2_TOWER_CLASSES + 2 * 3 * POOL * POOL, t2_vit_train_cfg(r->vit)->text_hidden);
     if (r->P % POOL) return t2_fail("patch size %d is not a multiple of %d (the pixel head pools %dx%d)", r->P, POOL, POOL, POOL);
     r->NR = 3 * POOL * POOL;
 
@@ -212,7 +216,7 @@ static int setup(tower_run *r) {
         size_t numel;
         int64_t dims[4];
         t2_vit_train_tensor(r->vit, i, name, sizeof name, &param, &grad, &numel);
-        if (!strncmp(name, "multi_modal_projector.", 22)) continue;
+        if (!strncmp(name, "multi_modal_projector.", 22) || o->probe) continue;
         int nd = t2_vit_train_tensor_shape(r->vit, i, dims);
         r->ranges[r->nranges++] = (t2_param_range){(size_t)(param - vb), numel, nd >= 2};
     }
@@ -393,6 +397,31 @@ static int copy_file(const char *from, const char *to) {
     return rc;
 }
 
+// --projector heads: the exported projector computes the heads. linear_1 = [char head (2·38 rows);
+// pixel head; −pixel head (GELU keeps the positive part of each); the input model's remaining rows],
+// linear_2 = identity, so every image row the language model receives holds its patch's character
+// logits and pooled pixels on fixed axes. Only the copy in the tower's block is changed (P_all keeps the
+// input model's projector, which is what resuming needs).
+static void heads_to_projector(tower_run *r) {
+    t2_vit_params *p = t2_vit_train_params(r->vit);
+    int H = t2_vit_train_cfg(r->vit)->text_hidden, F = r->F, NC2 = 2 * T2_TOWER_CLASSES;
+    const float *wc = r->P_all + r->off_wc, *bc = r->P_all + r->off_bc, *wr = r->P_all + r->off_wr, *br = r->P_all + r->off_br;
+    for (int i = 0; i < NC2; i++) {
+        memcpy(p->p1_w + (size_t)i * F, wc + (size_t)i * F, sizeof(float) * F);
+        if (p->p1_b) p->p1_b[i] = bc[i];
+    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < r->NR; i++) {
+            int row = NC2 + k * r->NR + i;
+            float sg = k ? -1.0f : 1.0f;
+            for (int j = 0; j < F; j++) p->p1_w[(size_t)row * F + j] = sg * wr[(size_t)i * F + j];
+            if (p->p1_b) p->p1_b[row] = sg * br[i];
+        }
+    memset(p->p2_w, 0, sizeof(float) * (size_t)H * H);
+    for (int i = 0; i < H; i++) p->p2_w[(size_t)i * H + i] = 1;
+    if (p->p2_b) memset(p->p2_b, 0, sizeof(float) * H);
+}
+
 static int save(tower_run *r, long step) {
     char *settings = settings_text(r);
     int rc = t2_train_state_save(r->ckpt, r->P_all, &r->adam, NULL, settings);
@@ -402,6 +431,7 @@ static int save(tower_run *r, long step) {
         return -1;
     if (t2_mkdirs(r->model_out)) return -1;
     sync_to_vit(r);
+    if (r->o->projector_from_heads) heads_to_projector(r);
     char p[4300], q[4300];
     snprintf(p, sizeof p, "%s/model.safetensors", r->model_out);
     if (t2_vlm_train_export(r->vt, p, T2_DTYPE_F16)) return -1;

@@ -42,6 +42,12 @@ typedef struct {
     int on_rows;             // 0: the heads read the tower's selected features; 1: the projected rows,
                              // RMS-normalised as the language model's first norm sees them (no gain) —
                              // the tower then learns through the frozen projector what the LM receives
+    int probe;               // 1: the tower stays frozen and only the heads learn — a linear probe of
+                             // what the features (or rows) already say
+    int projector_from_heads;// 1 (features only): the exported projector computes the heads — linear_1 =
+                             // [char head; pixel head; −pixel head; the input's remaining rows],
+                             // linear_2 = identity — so the language model receives each patch's
+                             // character logits and pooled pixels on fixed axes
     const char *families;    // "textvqa:4,caption:2,scene:1": world image families and weights
     double diff_lo, diff_hi; // each image's difficulty uniform in [lo, hi]
     uint64_t seed;
