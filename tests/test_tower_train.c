@@ -224,6 +224,12 @@ static void test_runs(const t2_test_env *e) {
                 for (int j = 0; j < F; j++)
                     neg &= t2_f16_to_f32(a1[(size_t)(76 + i) * F + j]) == -t2_f16_to_f32(a1[(size_t)(124 + i) * F + j]);
             for (size_t k = (size_t)172 * F; k < (size_t)H * F; k++) rest &= a1[k] == sb[k];
+            int none_zero = 1, chars_set = 0;   // the two "none" rows are zero; the character rows are not
+            for (int j = 0; j < F; j++) {
+                none_zero &= a1[j] == 0 && a1[(size_t)38 * F + j] == 0;
+                chars_set += a1[(size_t)1 * F + j] != 0;
+            }
+            T2_CHECK(none_zero && chars_set > F / 2, "linear_1: the 'none' rows are not zero or the 'a' row is empty");
             T2_CHECK(H == 192 && id && zero_b, "linear_2 is not the identity with a zero bias");
             T2_CHECK(neg, "rows 124..171 of linear_1 are not the negated pixel head");
             T2_CHECK(rest, "rows 172.. of linear_1 are not the input model's");
