@@ -397,7 +397,8 @@ static int copy_file(const char *from, const char *to) {
     return rc;
 }
 
-// --projector heads: the exported projector computes the heads. linear_1 = [char head (2·38 rows);
+// --projector heads: the exported projector computes the heads. linear_1 = [char head (2·38 rows, the
+// "none" classes' two rows zero);
 // pixel head; −pixel head (GELU keeps the positive part of each); the input model's remaining rows],
 // linear_2 = identity, so every image row the language model receives holds its patch's character
 // logits and pooled pixels on fixed axes. Only the copy in the tower's block is changed (P_all keeps the
@@ -406,9 +407,11 @@ static void heads_to_projector(tower_run *r) {
     t2_vit_params *p = t2_vit_train_params(r->vit);
     int H = t2_vit_train_cfg(r->vit)->text_hidden, F = r->F, NC2 = 2 * T2_TOWER_CLASSES;
     const float *wc = r->P_all + r->off_wc, *bc = r->P_all + r->off_bc, *wr = r->P_all + r->off_wr, *br = r->P_all + r->off_br;
-    for (int i = 0; i < NC2; i++) {
-        memcpy(p->p1_w + (size_t)i * F, wc + (size_t)i * F, sizeof(float) * F);
-        if (p->p1_b) p->p1_b[i] = bc[i];
+    for (int i = 0; i < NC2; i++) {   // the two "none" rows stay zero: nearly every patch is empty, and a
+                                      // shared large "none" axis would drown the characters under the LM's RMSNorm
+        int none = i % T2_TOWER_CLASSES == T2_TOWER_NONE;
+        for (int j = 0; j < F; j++) p->p1_w[(size_t)i * F + j] = none ? 0 : wc[(size_t)i * F + j];
+        if (p->p1_b) p->p1_b[i] = none ? 0 : bc[i];
     }
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < r->NR; i++) {
