@@ -57,6 +57,15 @@ int t2_write_file_atomic(const char *path, const void *data, size_t len) {
     return 0;
 }
 
+int t2_copy_file_atomic(const char *from, const char *to) {
+    size_t n;
+    char *b = t2_read_file(from, &n);
+    if (!b) return -1;
+    int rc = t2_write_file_atomic(to, b, n);
+    free(b);
+    return rc;
+}
+
 cJSON *t2_json_load(const char *path) {
     size_t n;
     char *text = t2_read_file(path, &n);

@@ -9,6 +9,8 @@
 char *t2_read_file(const char *path, size_t *len);
 // Contract: write LEN bytes to PATH atomically (temp file in the same directory + fsync + rename).
 int t2_write_file_atomic(const char *path, const void *data, size_t len);
+// Contract: copy FROM to TO atomically (read whole, then t2_write_file_atomic); 0 or -1 + error.
+int t2_copy_file_atomic(const char *from, const char *to);
 // Contract: parse a JSON file; NULL + error naming the file and the position of a syntax error.
 cJSON *t2_json_load(const char *path);
 int t2_file_exists(const char *path);

@@ -388,15 +388,6 @@ static int validate(tower_run *r, long step, head_stats *out) {
     return 0;
 }
 
-static int copy_file(const char *from, const char *to) {
-    size_t n;
-    char *b = t2_read_file(from, &n);
-    if (!b) return -1;
-    int rc = t2_write_file_atomic(to, b, n);
-    free(b);
-    return rc;
-}
-
 // --projector heads: the exported projector computes the heads. linear_1 = [char head (2·38 rows, the
 // "none" classes' two rows zero);
 // pixel head; −pixel head (GELU keeps the positive part of each); the input model's remaining rows],
@@ -444,7 +435,7 @@ static int save(tower_run *r, long step) {
         snprintf(p, sizeof p, "%s/%s", r->o->model_dir, files[i]);
         snprintf(q, sizeof q, "%s/%s", r->model_out, files[i]);
         struct stat sb;
-        if (stat(p, &sb) == 0 && copy_file(p, q)) return -1;
+        if (stat(p, &sb) == 0 && t2_copy_file_atomic(p, q)) return -1;
     }
     if (!r->o->quiet) fprintf(stderr, "tower train: checkpoint at step %ld → %s, model → %s\n", step, r->ckpt, r->model_out);
     return 0;

@@ -195,15 +195,6 @@ static char *settings_text(const run *r) {
 // ---------------------------------------------------------------------------------------------
 // Files: export, log, curve
 
-static int copy_file(const char *from, const char *to) {
-    size_t n;
-    char *b = t2_read_file(from, &n);
-    if (!b) return -1;
-    int rc = t2_write_file_atomic(to, b, n);
-    free(b);
-    return rc;
-}
-
 static int write_json(const char *path, const cJSON *j) {
     char *t = cJSON_Print(j);
     size_t n = strlen(t);
@@ -235,7 +226,7 @@ static int export_model(run *r) {
         snprintf(p, sizeof p, "%s/%s", r->tok_dir, files[i]);
         snprintf(q, sizeof q, "%s/%s", r->model_dir, files[i]);
         struct stat sb;
-        if (stat(p, &sb) == 0) rc = copy_file(p, q);
+        if (stat(p, &sb) == 0) rc = t2_copy_file_atomic(p, q);
         else if (i < 2 && i == 0) rc = t2_fail("%s: missing", p);
     }
     return rc;
