@@ -27,25 +27,35 @@ static int write_f32(const char *path, const float *a, size_t n) {
     return fclose(f) || w != n ? -1 : 0;
 }
 
-// Σ out⊙dout in double: the scalar whose gradient the backward computes.
-static double loss_of(t2_vit_train *tr, const float *px, const float *dout, float *out, size_t nout) {
-    if (t2_vit_train_forward(tr, px, NIMG, out)) return NAN;
+// The scalar whose gradient a backward computes: Σ y⊙W in double, y = the projector's output OUT
+// (N = its size) or, with FEATURES, the tower's selected features (a forward without the projector).
+typedef struct { const float *px, *w; float *out; size_t n; int features; } fd_loss;
+
+static double loss_of(t2_vit_train *tr, const fd_loss *L) {
+    if (t2_vit_train_forward(tr, L->px, NIMG, L->features ? NULL : L->out)) return NAN;
+    const float *y = L->features ? t2_vit_train_features(tr) : L->out;
     double s = 0;
-    for (size_t i = 0; i < nout; i++) s += (double)out[i] * dout[i];
+    for (size_t i = 0; i < L->n; i++) s += (double)y[i] * L->w[i];
     return s;
 }
 
-// Central differences (h = 1e-2, f32) at the largest-gradient entry and one in the middle of the
-// first tensor of each kind (layer 0 only).
-static void check_fd(t2_vit_train *tr, const float *px, const float *dout, float *out, size_t nout, const char *name) {
+// Central differences (h = 1e-2, f32) of L at the largest-gradient entry and one in the middle of
+// the first tensor of each kind (layer 0 only). With L->features the projector's gradients must be
+// exactly zero (the tower's backward from the features leaves them alone).
+static void check_fd(t2_vit_train *tr, const fd_loss *L, const char *name) {
     int nt = t2_vit_train_tensor_count(tr), checked = 0;
     double worst = 0;
     char worst_name[160] = "";
+    const char *what = L->features ? "backward_features" : "backward";
     for (int i = 0; i < nt; i++) {
         char tn[128];
         float *p, *g;
         size_t numel;
         t2_vit_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
+        if (L->features && !strncmp(tn, "multi_modal_projector.", 22)) {
+            T2_CHECK(t2_test_max_abs(g, numel) == 0, "%s: backward_features touched %s", name, tn);
+            continue;
+        }
         if (!strncmp(tn, "encoder.layers.", 15) && strncmp(tn, "encoder.layers.0.", 17)) continue;
         if (strstr(tn, "k_proj.bias")) continue;   // exactly zero (softmax shift invariance): fd is pure noise
         double gmax = t2_test_max_abs(g, numel);
@@ -55,31 +65,22 @@ static void check_fd(t2_vit_train *tr, const float *px, const float *dout, float
             size_t j = idx[e];
             float keep = p[j], h = 1e-2f;
             p[j] = keep + h;
-            double lp = loss_of(tr, px, dout, out, nout);
+            double lp = loss_of(tr, L);
             p[j] = keep - h;
-            double lm = loss_of(tr, px, dout, out, nout);
+            double lm = loss_of(tr, L);
             p[j] = keep;
             double fd = (lp - lm) / (2 * h), err = fabs(fd - g[j]) / (gmax + 1e-12);
             int ok = fabs(fd - g[j]) <= 0.03 * fabs(g[j]) + 3e-3 * gmax + 1e-4;
-            T2_CHECK(ok, "%s: finite difference %s[%zu]: fd %.6g vs backward %.6g", name, tn, j, fd, g[j]);
+            T2_CHECK(ok, "%s: %s: finite difference %s[%zu]: fd %.6g vs backward %.6g", name, what, tn, j, fd, g[j]);
             if (err > worst) { worst = err; snprintf(worst_name, sizeof worst_name, "%s[%zu]", tn, j); }
             checked++;
         }
     }
-    printf("%s: %d finite-difference entries, worst |fd - g| / max|g| = %.3g at %s\n", name, checked, worst, worst_name);
+    printf("%s: %s: %d finite-difference entries, worst |fd - g| / max|g| = %.3g at %s\n", name, what, checked, worst,
+           worst_name);
 }
 
-// Σ features⊙D in double, the tower alone (forward without the projector).
-static double feat_loss(t2_vit_train *tr, const float *px, const float *d, size_t nf) {
-    if (t2_vit_train_forward(tr, px, NIMG, NULL)) return NAN;
-    const float *f = t2_vit_train_features(tr);
-    double s = 0;
-    for (size_t i = 0; i < nf; i++) s += (double)f[i] * d[i];
-    return s;
-}
-
-// t2_vit_train_backward_features: the tower's gradients of Σ features⊙D by central differences (the
-// entries check_fd picks), the projector's left at exactly zero, and what was there kept (+=).
+// t2_vit_train_backward_features: it accumulates (+=), and its gradients of Σ features⊙D pass check_fd.
 static void check_fd_features(t2_vit_train *tr, const float *px, const char *name) {
     size_t nf = (size_t)NIMG * t2_vit_train_tokens(tr) * t2_vit_train_feat_dim(tr), np;
     float *d = t2_malloc(sizeof(float) * nf);
@@ -95,36 +96,8 @@ static void check_fd_features(t2_vit_train *tr, const float *px, const char *nam
     for (size_t i = 0; i < np; i++) if (fabs(gb[i] - 2 * g1[i]) > ad) ad = fabs(gb[i] - 2 * g1[i]);
     T2_CHECK(ad <= 1e-6 * t2_test_max_abs(g1, np), "%s: backward_features does not accumulate (%.3g)", name, ad);
     memcpy(gb, g1, sizeof(float) * np);
-    int nt = t2_vit_train_tensor_count(tr), checked = 0;
-    for (int i = 0; i < nt; i++) {
-        char tn[128];
-        float *p, *g;
-        size_t numel;
-        t2_vit_train_tensor(tr, i, tn, sizeof tn, &p, &g, &numel);
-        if (!strncmp(tn, "multi_modal_projector.", 22)) {
-            T2_CHECK(t2_test_max_abs(g, numel) == 0, "%s: backward_features touched %s", name, tn);
-            continue;
-        }
-        if (!strncmp(tn, "encoder.layers.", 15) && strncmp(tn, "encoder.layers.0.", 17)) continue;
-        if (strstr(tn, "k_proj.bias")) continue;
-        double gmax = t2_test_max_abs(g, numel);
-        size_t idx[2] = {0, (numel * 7) / 13};
-        for (size_t j = 0; j < numel; j++) if (fabs(g[j]) == gmax) { idx[0] = j; break; }
-        for (int e = 0; e < 2; e++) {
-            size_t j = idx[e];
-            float keep = p[j], h = 1e-2f;
-            p[j] = keep + h;
-            double lp = feat_loss(tr, px, d, nf);
-            p[j] = keep - h;
-            double lm = feat_loss(tr, px, d, nf);
-            p[j] = keep;
-            double fd = (lp - lm) / (2 * h);
-            T2_CHECK(fabs(fd - g[j]) <= 0.03 * fabs(g[j]) + 3e-3 * gmax + 1e-4,
-                     "%s: backward_features %s[%zu]: fd %.6g vs backward %.6g", name, tn, j, fd, g[j]);
-            checked++;
-        }
-    }
-    printf("%s: backward_features: %d finite-difference entries, projector gradients zero\n", name, checked);
+    fd_loss L = {px, d, NULL, nf, 1};
+    check_fd(tr, &L, name);
     free(g1), free(d);
 }
 
@@ -245,7 +218,8 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
         t2_vlm_free(m);
     }
 
-    check_fd(tr, px, dout, out2, nout, name);
+    fd_loss L = {px, dout, out2, nout, 0};
+    check_fd(tr, &L, name);
     check_fd_features(tr, px, name);
     T2_CHECK(t2_vit_train_forward(tr, px, NIMG + 1, out) == -1, "%s: oversize batch accepted", name);
 
