@@ -299,8 +299,7 @@ static int load_item(tower_run *r, int family, int split, uint64_t index, float 
     return 0;
 }
 
-// The heads on the features of the last forward of N images: losses (and, when GRAD, d(features) into
-// r->dfeat and the heads' gradients into G_all). Counts: labelled slots and those predicted right.
+// What the heads say of a batch: losses; labelled slots and those predicted right.
 typedef struct { double ce, mse; long slots, right, none_slots, none_right, items_all_right; } head_stats;
 
 // The forward of N images up to the heads' input: the features, or the projected rows RMS-normalised
@@ -322,6 +321,8 @@ static void backprop(tower_run *r, int n) {
     t2_vit_train_backward(r->vit, r->dout);   // the projector's gradients are computed but never applied
 }
 
+// The heads on FEAT, the heads' input of the last encode of N images: losses into HS (and, when GRAD,
+// d(FEAT) into r->dfeat and the heads' gradients into G_all).
 static void heads(tower_run *r, const float *feat, int n, int grad, head_stats *hs) {
     int NC = T2_TOWER_CLASSES, NC2 = 2 * NC, rows = n * r->tok, G2 = r->grid * r->grid;
     t2_linear_forward(r->logits, feat, r->P_all + r->off_wc, r->P_all + r->off_bc, rows, NC2, r->D);
@@ -515,8 +516,10 @@ int t2_tower_train_run(const t2_tower_train_opts *o) {
         if (!x) goto restore;
         head_stats hs = {0};
         heads(&r, x, r.B, 1, &hs);
-        backprop(&r, r.B);
-        memcpy(r.G_all, t2_vit_train_grad_block(r.vit, NULL), r.n_vit * sizeof(float));
+        if (!o->probe) {   // a probe trains the heads only: the tower's backward would be thrown away
+            backprop(&r, r.B);
+            memcpy(r.G_all, t2_vit_train_grad_block(r.vit, NULL), r.n_vit * sizeof(float));
+        }
         double loss = hs.ce + o->recon_weight * hs.mse;
         if (!isfinite(loss)) { t2_fail("step %ld: the loss is %g", step, loss); goto restore; }
         // clip over the trained ranges only (the projector's gradients are not trained and not counted)
