@@ -7,6 +7,9 @@
 #include <math.h>
 #include "core/error.h"
 #include "core/util.h"
+#include "language/tokenizer.h"
+#include "train/data.h"
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +91,74 @@ static char *log_losses(const t2_test_env *e, const char *run) {
     return out;
 }
 
+// The data's "mc_answer": a multiple-choice item's target is its letter (" C") by default, and with
+// "option_letter" the chosen option's text then its letter (" green (C)") — checked against the
+// option lines of the prompt itself, for world reasoning items and a JSONL item with choices; a
+// misspelt value is refused. Uses the shipped tokenizer (text only, no tower).
+static void mc_answer(const t2_test_env *e) {
+    char dir[1100], path[1200];
+    snprintf(dir, sizeof dir, "%s/models/t2-tiny", e->src);
+    t2_tokenizer *tok = t2_tok_load(dir);
+    T2_CHECK(tok != NULL, "tokenizer: %s", t2_last_error());
+    if (!tok) return;
+    snprintf(path, sizeof path, "%s/mc.jsonl", e->work);
+    FILE *f = fopen(path, "w");
+    fputs("{\"id\": \"m0\", \"question\": \"Which is a colour?\", \"choices\": [\"saw\", \"crow\", \"green\"], \"answers\": [\"green\"]}\n", f);
+    fclose(f);
+    t2_train_data_model m = {.tok = tok, .chat = T2_CHAT_VICUNA, .max_len = 192, .eval_prompt_share = 0.5};
+    for (int variant = 0; variant < 3; variant++) {
+        const char *how = variant == 0 ? "" : variant == 1 ? ", \"mc_answer\": \"option_letter\"" : ", \"mc_answer\": \"text\"";
+        char js[1400];
+        snprintf(js, sizeof js, "[{\"world\": \"reasoning\"%s}, {\"jsonl\": \"%s\"%s}]", how, path, how);
+        cJSON *src = cJSON_Parse(js);
+        t2_train_data *d = t2_train_data_new(src, e->work, &m, 7);
+        cJSON_Delete(src);
+        if (variant == 2) {
+            T2_CHECK(d == NULL && strstr(t2_last_error(), "mc_answer 'text'"), "a bad mc_answer accepted (%s)", t2_last_error());
+            t2_train_data_free(d);
+            continue;
+        }
+        T2_CHECK(d != NULL, "data: %s", t2_last_error());
+        if (!d) continue;
+        t2_train_sample s;
+        t2_train_sample_alloc(&s, m.max_len, 0);
+        int seen[2] = {0}, good = 0, n = 0;
+        for (int step = 0; step < 40; step++) {
+            if (t2_train_data_get(d, step, 0, 1.0f, &s)) { T2_CHECK(0, "get: %s", t2_last_error()); break; }
+            int32_t ans[64];
+            int k = 0, first = -1;
+            for (int t = 0; t < s.n - 1; t++)
+                if (s.targets[t] >= 0 && k < 64) ans[k++] = s.targets[t], first = first < 0 ? t + 1 : first;
+            char prompt[4096], a[256];
+            t2_tok_decode(tok, s.ids, first, 1, prompt, sizeof prompt);
+            t2_tok_decode(tok, ans, k, 1, a, sizeof a);
+            seen[!strcmp(s.family, "mc")]++;
+            char word[96] = "", line[128], L = 0;
+            int ok;
+            if (variant == 0) ok = sscanf(a, " %c", &L) == 1 && strlen(a) == 2 && a[0] == ' ';
+            else ok = sscanf(a, " %95[a-z] (%c)", word, &L) == 2 && a[0] == ' ' && a[strlen(a) - 1] == ')';
+            if (ok && variant == 1) {
+                snprintf(line, sizeof line, "\n%c. %s\n", L, word);
+                char whole[4200];
+                snprintf(whole, sizeof whole, "%s\n", prompt);
+                ok = strstr(whole, line) != NULL || (snprintf(line, sizeof line, "\n%c. %s ", L, word), strstr(whole, line) != NULL);
+            }
+            if (ok && !strcmp(s.family, "mc")) ok = L == 'C' && (variant == 0 || !strcmp(word, "green"));
+            good += ok, n++;
+            if (!ok && n - good <= 2) fprintf(stderr, "variant %d, %s: prompt [%s] answer [%s]\n", variant, s.family, prompt, a);
+        }
+        T2_CHECK(good == n && seen[0] > 5 && seen[1] > 5, "mc_answer variant %d: %d of %d answers as expected (%d world, %d jsonl)",
+                 variant, good, n, seen[0], seen[1]);
+        t2_train_sample_free(&s);
+        t2_train_data_free(d);
+    }
+    t2_tok_free(tok);
+}
+
 int main(int argc, char **argv) {
     t2_test_env e = t2_test_init(argc, argv);
     char *out = NULL;
+    mc_answer(&e);
     snprintf(model, sizeof model, "%s/model", e.work);
     int rc = t2_test_python(&e, "vlm_fixtures.py", "chatmodel '%s' '%s'", model, e.work);
     T2_CHECK(rc == 0, "vlm_fixtures.py chatmodel failed");

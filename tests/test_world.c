@@ -46,6 +46,24 @@ static int facts_answer_ok(const t2_world_item *it) {
         snprintf(whole, sizeof whole, "%s\n", q);
         return strstr(whole, line) != NULL;
     }
+    if (!strncmp(q, "Which letter does each option have?\n", 36)) {           // every option's letter
+        char opts[4][64];
+        int n = 0;
+        for (const char *p = strchr(q, '\n'); p && n < 5; p = strchr(p + 1, '\n'), n++)
+            if (n == 4 || sscanf(p, "\n%*c. %63[a-z]", opts[n]) != 1 || p[1] != 'A' + n) return 0;
+        if (n < 2) return 0;
+        int seen[4] = {0}, k = 0;
+        for (const char *p = a; *p; k++) {                                    // "plum (B), saw (A)"
+            char word[64], L;
+            int used = 0;
+            if (sscanf(p, "%63[a-z] (%c)%n", word, &L, &used) != 2 || !used || L < 'A' || L >= 'A' + n) return 0;
+            if (strcmp(opts[L - 'A'], word) || seen[L - 'A']++) return 0;
+            p += used;
+            if (*p && strncmp(p, ", ", 2)) return 0;
+            if (*p) p += 2;
+        }
+        return k == n;
+    }
     const char *colon = strchr(q, ':');
     if (colon) {                                                               // inline options: "...: a, b, c or d?"
         char opts[4][64];

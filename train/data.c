@@ -17,6 +17,7 @@ typedef struct {
     char name[64];
     double weight;
     int family;          // world family, or -1 for a JSONL file
+    int option_letter;   // multiple choice answered "<option text> (<letter>)" instead of "<letter>"
     t2_eval_set set;     // JSONL items
 } source;
 
@@ -56,6 +57,12 @@ t2_train_data *t2_train_data_new(const cJSON *sources, const char *base_dir, con
         x->weight = t2_json_num(s, "weight", 1.0);
         if (!(x->weight > 0)) { t2_train_data_free(d); return t2_fail_null("data.sources[%d]: weight must be > 0", i); }
         const char *w = t2_json_str(s, "world", NULL), *j = t2_json_str(s, "jsonl", NULL);
+        const char *mc = t2_json_str(s, "mc_answer", "letter");
+        if (strcmp(mc, "letter") && strcmp(mc, "option_letter")) {
+            t2_train_data_free(d);
+            return t2_fail_null("data.sources[%d]: mc_answer '%s' (letter or option_letter)", i, mc);
+        }
+        x->option_letter = !strcmp(mc, "option_letter");
         if (w) {
             if ((x->family = t2_world_family_parse(w)) < 0) {
                 t2_train_data_free(d);
@@ -129,6 +136,16 @@ static int append_text(t2_train_data *d, t2_train_sample *s, const char *text, i
     return 0;
 }
 
+// The answer a multiple-choice item is trained on when its source says mc_answer "option_letter":
+// the chosen option's text, then its letter in parentheses ("eagle (B)"). The letter is what
+// eval/metrics.c's t2_mc_extract reads (rule 3 finds "(B)" before it ever looks for option text),
+// so the score stays the letter's. GOLD is the item's letter; NULL when it names no option.
+static const char *option_letter(const char *gold, char *const *choices, int n_choices, char *buf, size_t cap) {
+    if (!gold || !gold[0] || gold[1] || gold[0] < 'A' || gold[0] >= 'A' + n_choices) return NULL;
+    snprintf(buf, cap, "%s (%c)", choices[gold[0] - 'A'], gold[0]);
+    return buf;
+}
+
 // Render ITEM (image already in s->pixels when it has one) into S. 0, -1 too long, -2 error.
 static int render(t2_train_data *d, const t2_eval_item *item, int eval_suffix, t2_train_sample *s) {
     t2_eval_opts eo = {0};
@@ -200,7 +217,10 @@ int t2_train_data_get(t2_train_data *d, int64_t step, int slot, float difficulty
             wo.difficulty = difficulty;
             uint64_t index = t2_rng_u64(&r) >> 1;
             if (t2_world_make(x->family, T2_WORLD_SPLIT_TRAIN, index, &wo, &it, d->rgb)) return -1;
-            char *answers[1] = {it.answer};
+            char *answers[1] = {it.answer}, tgt[256], *ch[T2_WORLD_MAX_CHOICES];
+            for (int k = 0; k < it.n_choices; k++) ch[k] = it.choices[k];
+            const char *ol = x->option_letter ? option_letter(it.answer, ch, it.n_choices, tgt, sizeof tgt) : NULL;
+            if (ol) answers[0] = tgt;
             item.id = it.id, item.question = it.question, item.answers = answers, item.n_answers = 1;
             const char *metric = t2_world_family_metric(x->family);
             item.metric = !strcmp(metric, "mc") ? T2_METRIC_MC : !strcmp(metric, "vqa") ? T2_METRIC_VQA : T2_METRIC_EXACT;
@@ -223,7 +243,12 @@ int t2_train_data_get(t2_train_data *d, int64_t step, int slot, float difficulty
                 if (rc) return -1;
                 s->has_image = 1;
             }
-            rc = render(d, src, eval_suffix, s);
+            t2_eval_item copy = *src;
+            char tgt[1024], *answers[1];
+            const char *ol = x->option_letter && src->n_answers
+                                 ? option_letter(src->answers[0], src->choices, src->n_choices, tgt, sizeof tgt) : NULL;
+            if (ol) answers[0] = tgt, copy.answers = answers, copy.n_answers = 1;
+            rc = render(d, &copy, eval_suffix, s);
         }
         if (rc == 0) return 0;
         if (rc == -2) return -1;

@@ -38,6 +38,8 @@ typedef struct {
 
 // Contract: parse SOURCES, a JSON array of {"world": FAMILY, "weight": W} or {"jsonl": FILE,
 // "images": DIR?, "weight": W} (FILE / DIR relative to BASE_DIR); JSONL files are loaded here.
+// Either may say "mc_answer": "letter" (default: a multiple-choice item's target is its letter) or
+// "option_letter" (the option's text, then its letter in parentheses: "eagle (B)").
 // NULL + error naming the source.
 t2_train_data *t2_train_data_new(const cJSON *sources, const char *base_dir, const t2_train_data_model *m,
                                  uint64_t seed);

@@ -717,13 +717,38 @@ static int fam_reasoning(gen *g, t2_world_item *it) {
 }
 
 // facts (trained on, no test set): the pieces of a reasoning question taught one at a time, the way
-// captions teach the image. Three kinds, a third each: which word has the property, the options
+// captions teach the image. Four kinds, a quarter each: which word has the property, the options
 // inline with no letters ("Which of these is a fruit: saw, plum, crow or bus?" → plum); which letter
 // a word has, in reasoning's own layout with 2–4 options ("Which of these is plum?\nA. saw\nB. plum"
-// → B); one fact asked yes/no ("Can an owl fly?" → yes, "Is a whale bigger than a dog?"). Reasoning
-// composes the first two: find the word with the property, answer its letter.
+// → B); one fact asked yes/no ("Can an owl fly?" → yes, "Is a whale bigger than a dog?"); every
+// option's letter, 2–4 options, in a random order ("Which letter does each option have?\nA. saw\nB.
+// plum" → "plum (B), saw (A)": many lookups per item, each keyed by the word just written).
+// Reasoning composes the first two: find the word with the property, answer its letter.
 static int fam_facts(gen *g, t2_world_item *it) {
-    int kind = ri(g, 0, 2);
+    int kind = ri(g, 0, 3);
+    if (kind == 3) {                                     // every option's letter, in a random order
+        int n = ri(g, 2, 4), pick[4], order[4];
+        for (int i = 0; i < n; i++) {
+            int dup;
+            do {
+                pick[i] = ri(g, 0, wd_n_entities - 1), dup = 0;
+                for (int j = 0; j < i; j++) dup |= pick[j] == pick[i];
+            } while (dup);
+            order[i] = i;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = ri(g, 0, i), t = order[i];
+            order[i] = order[j], order[j] = t;
+        }
+        size_t m = (size_t)snprintf(it->question, sizeof it->question, "Which letter does each option have?");
+        for (int i = 0; i < n; i++)
+            m += (size_t)snprintf(it->question + m, sizeof it->question - m, "\n%c. %s", 'A' + i, wd_entities[pick[i]].name);
+        size_t a = 0;
+        for (int i = 0; i < n; i++)
+            a += (size_t)snprintf(it->answer + a, sizeof it->answer - a, "%s%s (%c)", i ? ", " : "",
+                                  wd_entities[pick[order[i]]].name, 'A' + order[i]);
+        return 0;
+    }
     if (kind < 2) {
         t2_world_item mc;
         memset(&mc, 0, sizeof mc);
