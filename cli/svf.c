@@ -162,6 +162,8 @@ static const char *TRAIN_HELP =
 "      --clip X           global gradient-norm clip (default 1e-3)\n"
 "      --kl X             lambda of the KL term (default 0)\n"
 "      --temp T           rollout temperature (default 0: greedy)\n"
+"      --baseline B       none (default, the official recipe: advantage = reward) or mean (reward minus\n"
+"                         the batch's mean reward)\n"
 "      --max-new N        tokens per rollout (default 16)\n"
 "      --valid-every N    iterations between validations (default 10)\n"
 "      --valid-n N        validate on the first N items (default all)\n"
@@ -173,7 +175,7 @@ static const char *TRAIN_HELP =
 
 static int cmd_train(int argc, char **argv) {
     enum { O_SVF = 300, O_TASK, O_TRAIN, O_VALID, O_BENCH, O_IMAGES, O_PARAM, O_ITERS, O_BATCH, O_LR, O_CLIP, O_KL,
-           O_TEMP, O_MAXNEW, O_VEVERY, O_VN, O_SEED, O_THREADS, O_RESUME, O_MAXIT };
+           O_TEMP, O_MAXNEW, O_VEVERY, O_VN, O_SEED, O_THREADS, O_RESUME, O_MAXIT, O_BASELINE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"svf", required_argument, 0, O_SVF}, {"task", required_argument, 0, O_TASK},
         {"train", required_argument, 0, O_TRAIN}, {"valid", required_argument, 0, O_VALID},
@@ -181,7 +183,7 @@ static int cmd_train(int argc, char **argv) {
         {"out", required_argument, 0, 'o'}, {"param", required_argument, 0, O_PARAM},
         {"iters", required_argument, 0, O_ITERS}, {"batch", required_argument, 0, O_BATCH},
         {"lr", required_argument, 0, O_LR}, {"clip", required_argument, 0, O_CLIP}, {"kl", required_argument, 0, O_KL},
-        {"temp", required_argument, 0, O_TEMP}, {"max-new", required_argument, 0, O_MAXNEW},
+        {"temp", required_argument, 0, O_TEMP}, {"baseline", required_argument, 0, O_BASELINE}, {"max-new", required_argument, 0, O_MAXNEW},
         {"valid-every", required_argument, 0, O_VEVERY}, {"valid-n", required_argument, 0, O_VN},
         {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
         {"resume", no_argument, 0, O_RESUME}, {"max-iters", required_argument, 0, O_MAXIT},
@@ -209,6 +211,13 @@ static int cmd_train(int argc, char **argv) {
         case O_CLIP: o.clip = t2_cli_float(cmd, "--clip", optarg, 0, 1e9); break;
         case O_KL: o.kl = t2_cli_float(cmd, "--kl", optarg, 0, 1e6); break;
         case O_TEMP: o.temperature = (float)t2_cli_float(cmd, "--temp", optarg, 0, 10); break;
+        case O_BASELINE:
+            if (strcmp(optarg, "none") && strcmp(optarg, "mean")) {
+                fprintf(stderr, "%s: --baseline must be none or mean, not '%s'\n", cmd, optarg);
+                return 2;
+            }
+            o.baseline = strcmp(optarg, "mean") == 0;
+            break;
         case O_MAXNEW: o.max_new = t2_cli_int(cmd, "--max-new", optarg, 1, 63); break;
         case O_VEVERY: o.valid_every = t2_cli_int(cmd, "--valid-every", optarg, 1, 1000000); break;
         case O_VN: o.valid_n = t2_cli_int(cmd, "--valid-n", optarg, 0, 100000000); break;

@@ -5,7 +5,7 @@
 // it "re" "n" "o"; after 300 steps the base says it for ~15% of the questions and "red" for most) —
 // with reward +1 / −1 from the eval scorer. Checked: the run logs every iteration and validation, it
 // resumes after being stopped, the kept expert loads with its metadata, and bad invocations are
-// refused. That the reward rises is checked on the shipped t2-tiny (tests/test_t2_tiny.c): on this
+// refused; --baseline mean zeroes the gradient of a batch whose rewards are all equal. That the reward rises is checked on the shipped t2-tiny (tests/test_t2_tiny.c): on this
 // 2-layer, 64-wide fixture the greedy answers barely move within a test's budget.
 #include "testutil.h"
 #include "core/error.h"
@@ -78,6 +78,27 @@ int main(int argc, char **argv) {
     rc = t2_test_sh(&out, "'%s' svf show --model '%s/run/model' --expert '%s/yes.safetensors' 2>&1", e.t2, e.work, e.work);
     T2_CHECK(rc == 0 && out && strstr(out, "yes") && strstr(out, "official"), "svf show: %s", out);
     free(out);
+    // --baseline mean: on a task no rollout can get right (the answer "qqqq" is never generated within
+    // --max-new 1) every reward is −1, so reward minus the batch mean is 0 and the gradient vanishes
+    // exactly; without the baseline the same batch has a gradient.
+    for (int bl = 0; bl < 2; bl++) {
+        rc = t2_test_sh(&out, "cd '%s/data' && sed 's/\"reno\"/\"qqqq\"/g' yes-train.jsonl > never.jsonl && "
+                              "'%s' svf train --model '%s/run/model' --train never.jsonl --out '%s/never%d.safetensors' "
+                              "--iters 3 --batch 8 --max-new 1 %s -q 2>&1 && cut -d, -f2,6 '%s/never%d.safetensors.run/log.csv'",
+                        e.work, e.t2, e.work, e.work, bl, bl ? "--baseline mean" : "", e.work, bl);
+        double rew, gn, gmax = 0, rmax = -2;
+        int k = 0;
+        for (char *p = out ? strchr(out, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n'))
+            if (sscanf(p + 1, "%lf,%lf", &rew, &gn) == 2) k++, gmax = gn > gmax ? gn : gmax, rmax = rew > rmax ? rew : rmax;
+        printf("baseline %s: %d iterations, max reward %.2f, max |g| %g\n", bl ? "mean" : "none", k, rmax, gmax);
+        T2_CHECK(rc == 0 && k == 3 && rmax == -1, "the never-right task (baseline %d): %s", bl, out);
+        if (bl) T2_CHECK(gmax == 0, "--baseline mean: equal rewards left a gradient (|g| %g)", gmax);
+        else T2_CHECK(gmax > 0, "without a baseline the all-wrong batch has no gradient");
+        free(out);
+    }
+    rc = t2_test_sh(&out, "'%s' svf show --model '%s/run/model' --expert '%s/never1.safetensors' 2>&1", e.t2, e.work, e.work);
+    T2_CHECK(rc == 0 && out && strstr(out, "\"baseline\":\"mean\""), "the expert's settings lack the baseline: %s", out);
+    free(out);
     // refusals
     rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train '%s/data/yes-train.jsonl' --out '%s/yes.safetensors' %s 2>&1",
                     e.t2, e.work, e.work, e.work, common);
@@ -86,6 +107,10 @@ int main(int argc, char **argv) {
     rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train /nonexistent.jsonl --out '%s/x.safetensors' 2>&1",
                     e.t2, e.work, e.work);
     T2_CHECK(rc != 0 && out && strstr(out, "nonexistent"), "missing train file: %s", out);
+    free(out);
+    rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train '%s/data/yes-train.jsonl' --out '%s/x.safetensors' "
+                          "--baseline median 2>&1", e.t2, e.work, e.work, e.work);
+    T2_CHECK(rc == 2 && out && strstr(out, "--baseline must be none or mean"), "a bad --baseline: %s", out);
     free(out);
     return t2_test_done();
 }

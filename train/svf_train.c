@@ -2,6 +2,7 @@
 //   1. rollouts: the inference model (fusion/vlm.h) with the current expert swapped in answers BATCH
 //      training items exactly as `t2 eval` asks them (greedy by default);
 //   2. rewards: r = 2·score − 1 from the item's metric (eval/bench.h), i.e. +1 right / −1 wrong;
+//      with o->baseline the batch's mean reward is subtracted (not in the official recipe);
 //   3. the policy's log-probabilities of its own answers (and the EOS that ended them) through the
 //      f32 training copy of the language model (language/lm_train.h) whose targeted matrices hold
 //      W' = U diag(σ'(z)) Vᵀ; d(loss)/d(logits) of loss = Σ_i −r_i Σ_t log π(ŷ_t) / B
@@ -185,9 +186,14 @@ static double policy_pass(ctx *c, rollout *R, int B, float *dz, double *kl_out) 
     const float *lg = t2_lm_train_logits(c->tr);
     float *dl = t2_lm_train_dlogits_buffer(c->tr);
     memset(dl, 0, sizeof(float) * N * V);
+    double rb = 0;   // the baseline: 0 (official) or the batch's mean reward
+    if (c->o->baseline) {
+        for (int b = 0; b < B; b++) rb += R[b].reward;
+        rb /= B;
+    }
     for (size_t n = 0; n < N; n++) {
         if (tgt[n] < 0) continue;
-        double r = R[n / T].reward;
+        double r = R[n / T].reward - rb;
         const float *l = lg + n * V;
         float *d = dl + n * V, mx = -INFINITY;
         double s = 0;
@@ -307,9 +313,9 @@ int t2_svf_train_run(const t2_svf_train_opts *o) {
         char buf[1024];
         snprintf(buf, sizeof buf,
                  "{\"task\":\"%s\",\"model\":\"%s\",\"param\":\"%s\",\"iters\":%d,\"batch\":%d,\"lr\":%g,\"clip\":%g,"
-                 "\"kl\":%g,\"temperature\":%g,\"max_new\":%d,\"seed\":%llu,\"train_items\":%d,\"valid_items\":%d}",
+                 "\"kl\":%g,\"temperature\":%g,\"baseline\":\"%s\",\"max_new\":%d,\"seed\":%llu,\"train_items\":%d,\"valid_items\":%d}",
                  o->task ? o->task : "", o->model_dir, t2_svf_param_name(o->param), o->iters, o->batch, o->lr, o->clip,
-                 o->kl, o->temperature, o->max_new, (unsigned long long)o->seed, o->train->n, o->valid ? o->valid->n : 0);
+                 o->kl, o->temperature, o->baseline ? "mean" : "none", o->max_new, (unsigned long long)o->seed, o->train->n, o->valid ? o->valid->n : 0);
         settings = t2_strdup(buf);
     }
     t2_rng rng;
