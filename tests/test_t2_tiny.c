@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
     //    construction, whatever its bias — and an expert trained for 12 iterations with the official
     //    greedy rollouts (lr 0.1 instead of 2e-3 to fit a test's budget). The expert's greedy
     //    accuracy must rise well above the base's, and the rollouts' mean reward from the first
-    //    iteration (the base's) to the last four (measured on the stage-12 weights: target "yes";
+    //    iteration (the base's) to the last four (measured on the stage-14 weights: target "yes";
     //    validation 0 → 100 %, reward −1.00 → 1.00; on the stage-6 weights −0.91 → 1.00).
     rc = t2_test_sh(&out, "'%s' world gen --family scene --split train --n 400 --out '%s/rl' --quiet 2>&1 && "
                           "'%s' svf decompose --model '%s' --out '%s/rl/svf.safetensors' --quiet 2>&1", e.t2, e.work, e.t2, model, e.work);
