@@ -164,6 +164,8 @@ static const char *TRAIN_HELP =
 "      --temp T           rollout temperature (default 0: greedy)\n"
 "      --baseline B       none (default, the official recipe: advantage = reward) or mean (reward minus\n"
 "                         the batch's mean reward)\n"
+"      --objective O      reinforce (default) or nll: no rollouts, next-token prediction of each item's\n"
+"                         first reference answer through the same z-gradient (the paper's ablation)\n"
 "      --max-new N        tokens per rollout (default 16)\n"
 "      --valid-every N    iterations between validations (default 10)\n"
 "      --valid-n N        validate on the first N items (default all)\n"
@@ -175,7 +177,7 @@ static const char *TRAIN_HELP =
 
 static int cmd_train(int argc, char **argv) {
     enum { O_SVF = 300, O_TASK, O_TRAIN, O_VALID, O_BENCH, O_IMAGES, O_PARAM, O_ITERS, O_BATCH, O_LR, O_CLIP, O_KL,
-           O_TEMP, O_MAXNEW, O_VEVERY, O_VN, O_SEED, O_THREADS, O_RESUME, O_MAXIT, O_BASELINE };
+           O_TEMP, O_MAXNEW, O_VEVERY, O_VN, O_SEED, O_THREADS, O_RESUME, O_MAXIT, O_BASELINE, O_OBJECTIVE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"svf", required_argument, 0, O_SVF}, {"task", required_argument, 0, O_TASK},
         {"train", required_argument, 0, O_TRAIN}, {"valid", required_argument, 0, O_VALID},
@@ -183,7 +185,8 @@ static int cmd_train(int argc, char **argv) {
         {"out", required_argument, 0, 'o'}, {"param", required_argument, 0, O_PARAM},
         {"iters", required_argument, 0, O_ITERS}, {"batch", required_argument, 0, O_BATCH},
         {"lr", required_argument, 0, O_LR}, {"clip", required_argument, 0, O_CLIP}, {"kl", required_argument, 0, O_KL},
-        {"temp", required_argument, 0, O_TEMP}, {"baseline", required_argument, 0, O_BASELINE}, {"max-new", required_argument, 0, O_MAXNEW},
+        {"temp", required_argument, 0, O_TEMP}, {"baseline", required_argument, 0, O_BASELINE},
+        {"objective", required_argument, 0, O_OBJECTIVE}, {"max-new", required_argument, 0, O_MAXNEW},
         {"valid-every", required_argument, 0, O_VEVERY}, {"valid-n", required_argument, 0, O_VN},
         {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
         {"resume", no_argument, 0, O_RESUME}, {"max-iters", required_argument, 0, O_MAXIT},
@@ -218,6 +221,13 @@ static int cmd_train(int argc, char **argv) {
             }
             o.baseline = strcmp(optarg, "mean") == 0;
             break;
+        case O_OBJECTIVE:
+            if (strcmp(optarg, "reinforce") && strcmp(optarg, "nll")) {
+                fprintf(stderr, "%s: --objective must be reinforce or nll, not '%s'\n", cmd, optarg);
+                return 2;
+            }
+            o.nll = strcmp(optarg, "nll") == 0;
+            break;
         case O_MAXNEW: o.max_new = t2_cli_int(cmd, "--max-new", optarg, 1, 63); break;
         case O_VEVERY: o.valid_every = t2_cli_int(cmd, "--valid-every", optarg, 1, 1000000); break;
         case O_VN: o.valid_n = t2_cli_int(cmd, "--valid-n", optarg, 0, 100000000); break;
@@ -232,6 +242,7 @@ static int cmd_train(int argc, char **argv) {
     }
     if (optind < argc) t2_cli_die(cmd, "unexpected argument '%s' (see --help)", argv[optind]);
     if (!o.model_dir || !train || !o.out) t2_cli_die(cmd, "--model, --train and --out are required (see --help)");
+    if (o.nll && o.baseline) t2_cli_die(cmd, "--objective nll gives every item reward +1: --baseline mean would leave no gradient");
     int kind = t2_bench_parse(bench);
     if (kind < 0) t2_cli_die(cmd, "--bench: unknown kind '%s'", bench);
     t2_eval_set tr, va;

@@ -5,11 +5,12 @@
 // it "re" "n" "o"; after 300 steps the base says it for ~15% of the questions and "red" for most) —
 // with reward +1 / −1 from the eval scorer. Checked: the run logs every iteration and validation, it
 // resumes after being stopped, the kept expert loads with its metadata, and bad invocations are
-// refused; --baseline mean zeroes the gradient of a batch whose rewards are all equal. That the reward rises is checked on the shipped t2-tiny (tests/test_t2_tiny.c): on this
+// refused; --objective nll lowers the reference answers' NLL; --baseline mean zeroes the gradient of a batch whose rewards are all equal. That the reward rises is checked on the shipped t2-tiny (tests/test_t2_tiny.c): on this
 // 2-layer, 64-wide fixture the greedy answers barely move within a test's budget.
 #include "testutil.h"
 #include "core/error.h"
 #include "core/util.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,29 @@ int main(int argc, char **argv) {
         else T2_CHECK(gmax > 0, "without a baseline the all-wrong batch has no gradient");
         free(out);
     }
+    // --objective nll: no rollouts; the loss is the reference answers' NLL, which the z-gradient must
+    // lower (the base says "reno" for few questions, so its NLL starts high).
+    rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train '%s/data/yes-train.jsonl' --out '%s/nll.safetensors' "
+                          "--objective nll --iters 10 --batch 16 --lr 2e-2 --clip 1 --seed 3 -q 2>&1 && "
+                          "cut -d, -f3,4 '%s/nll.safetensors.run/log.csv'", e.t2, e.work, e.work, e.work, e.work);
+    {
+        double acc, l, first = 0, last = 0;
+        int k = 0, nan_acc = 0;
+        for (char *p = out ? strchr(out, '\n') : NULL; p && p[1]; p = strchr(p + 1, '\n'))
+            if (sscanf(p + 1, "%lf,%lf", &acc, &l) == 2) {
+                k++, nan_acc += isnan(acc);
+                if (k <= 2) first += l / 2;
+                if (k >= 9) last += l / 2;
+            }
+        printf("--objective nll: answer NLL %.3f (iterations 1-2) -> %.3f (9-10)\n", first, last);
+        T2_CHECK(rc == 0 && k == 10 && nan_acc == 10, "--objective nll run / log: %s", out);
+        T2_CHECK(last < 0.9 * first, "--objective nll did not lower the answers' NLL: %.3f -> %.3f", first, last);
+        free(out);
+    }
+    rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train '%s/data/yes-train.jsonl' --out '%s/x.safetensors' "
+                          "--objective nll --baseline mean 2>&1", e.t2, e.work, e.work, e.work);
+    T2_CHECK(rc != 0 && out && strstr(out, "no gradient"), "nll with a baseline: %s", out);
+    free(out);
     rc = t2_test_sh(&out, "'%s' svf show --model '%s/run/model' --expert '%s/never1.safetensors' 2>&1", e.t2, e.work, e.work);
     T2_CHECK(rc == 0 && out && strstr(out, "\"baseline\":\"mean\""), "the expert's settings lack the baseline: %s", out);
     free(out);

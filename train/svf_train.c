@@ -3,6 +3,8 @@
 //      training items exactly as `t2 eval` asks them (greedy by default);
 //   2. rewards: r = 2·score − 1 from the item's metric (eval/bench.h), i.e. +1 right / −1 wrong;
 //      with o->baseline the batch's mean reward is subtracted (not in the official recipe);
+//      with o->nll there are no rollouts: the item's first reference answer is the action, r = +1 —
+//      next-token prediction of the answer through the same z-gradient (the paper's ablation);
 //   3. the policy's log-probabilities of its own answers (and the EOS that ended them) through the
 //      f32 training copy of the language model (language/lm_train.h) whose targeted matrices hold
 //      W' = U diag(σ'(z)) Vᵀ; d(loss)/d(logits) of loss = Σ_i −r_i Σ_t log π(ŷ_t) / B
@@ -85,10 +87,26 @@ static int prompt_of(ctx *c, const t2_eval_item *it, t2_prompt *p) {
     return 0;
 }
 
-// Answer ITEM with whatever expert is applied; fills R (its prompt kept for the policy pass).
-static int roll(ctx *c, const t2_eval_item *it, rollout *r) {
+// Answer ITEM with whatever expert is applied; fills R (its prompt kept for the policy pass). With
+// TEACHER (o->nll's training batches) the action is the reference answer instead of a generation.
+static int roll(ctx *c, const t2_eval_item *it, rollout *r, int teacher) {
     memset(r, 0, sizeof *r);
     if (prompt_of(c, it, &r->p)) return -1;
+    if (teacher) {   // the reference answer as t2 train renders it (train/data.c): " answer" + end of turn
+        char ans[600];
+        snprintf(ans, sizeof ans, "%s%s", c->chat == T2_CHAT_VICUNA || c->chat == T2_CHAT_NONE ? " " : "",
+                 it->n_answers ? it->answers[0] : "");
+        int n = t2_tok_encode(c->tok, ans, 0, 0, r->act, 62);
+        const char *stop = t2_chat_stop_text(c->chat);
+        int end = stop ? t2_tok_id(c->tok, stop) : -1;
+        if (end < 0) end = t2_tok_eos(c->tok);
+        if (n < 0) return t2_fail("item %s: cannot tokenise its answer: %s", it->id, t2_last_error());
+        if (n > 62 || end < 0) return t2_fail("item %s: its answer is over 62 tokens or the tokenizer has no end token", it->id);
+        r->n_act = n;
+        r->act[r->n_act++] = end;
+        r->score = 1, r->reward = 1;
+        return 0;
+    }
     t2_lm *lm = t2_vlm_lm(c->m);
     int max_new = c->o->max_new < 63 ? c->o->max_new : 63;
     t2_lm_state *st = t2_lm_state_new(lm, r->p.n + max_new + 1, 512);
@@ -239,7 +257,7 @@ static int evaluate(ctx *c, const t2_eval_set *set, int n, double *score) {
     double s = 0;
     for (int i = 0; i < n; i++) {
         rollout r;
-        if (roll(c, &set->items[i], &r)) { roll_free(&r); return -1; }
+        if (roll(c, &set->items[i], &r, 0)) { roll_free(&r); return -1; }
         s += r.score;
         roll_free(&r);
     }
@@ -313,9 +331,9 @@ int t2_svf_train_run(const t2_svf_train_opts *o) {
         char buf[1024];
         snprintf(buf, sizeof buf,
                  "{\"task\":\"%s\",\"model\":\"%s\",\"param\":\"%s\",\"iters\":%d,\"batch\":%d,\"lr\":%g,\"clip\":%g,"
-                 "\"kl\":%g,\"temperature\":%g,\"baseline\":\"%s\",\"max_new\":%d,\"seed\":%llu,\"train_items\":%d,\"valid_items\":%d}",
+                 "\"kl\":%g,\"temperature\":%g,\"baseline\":\"%s\",\"objective\":\"%s\",\"max_new\":%d,\"seed\":%llu,\"train_items\":%d,\"valid_items\":%d}",
                  o->task ? o->task : "", o->model_dir, t2_svf_param_name(o->param), o->iters, o->batch, o->lr, o->clip,
-                 o->kl, o->temperature, o->baseline ? "mean" : "none", o->max_new, (unsigned long long)o->seed, o->train->n, o->valid ? o->valid->n : 0);
+                 o->kl, o->temperature, o->baseline ? "mean" : "none", o->nll ? "nll" : "reinforce", o->max_new, (unsigned long long)o->seed, o->train->n, o->valid ? o->valid->n : 0);
         settings = t2_strdup(buf);
     }
     t2_rng rng;
@@ -363,7 +381,7 @@ int t2_svf_train_run(const t2_svf_train_opts *o) {
         for (int b = 0; b < o->batch && rc == 0; b++) {
             t2_rng ir;
             t2_rng_seed(&ir, mix64(mix64(o->seed) ^ (uint64_t)it * 1000003u ^ (uint64_t)b));
-            rc = roll(&c, &o->train->items[t2_rng_below(&ir, (uint64_t)o->train->n)], &R[b]);
+            rc = roll(&c, &o->train->items[t2_rng_below(&ir, (uint64_t)o->train->n)], &R[b], o->nll);
             rsum += R[b].reward, ssum += R[b].score;
         }
         double kl = 0, loss = 0;
@@ -388,13 +406,17 @@ int t2_svf_train_run(const t2_svf_train_opts *o) {
                 if ((rc = t2_expert_save(c.e, o->out))) break;
             }
         }
-        fprintf(log, "%d,%.4f,%.4f,%.6g,%.6g,%.6g,%.4f,%.2f\n", done, rsum / o->batch, 100 * ssum / o->batch, loss, kl, gn,
+        // with --objective nll nothing is generated: the accuracy column is nan, the loss is the answers' NLL
+        double acc = o->nll ? NAN : 100 * ssum / o->batch;
+        fprintf(log, "%d,%.4f,%.4f,%.6g,%.6g,%.6g,%.4f,%.2f\n", done, rsum / o->batch, acc, loss, kl, gn,
                 isnan(v) ? -1.0 : v, t2_now() - t_start);
         fflush(log);
-        if (!o->quiet)
+        if (!o->quiet && o->nll)
+            fprintf(stderr, "iter %d/%d  answer nll %.4f  kl %.4f  |g| %.3g  %.1fs%s\n", done, o->iters, loss, kl, gn,
+                    t2_now() - t0, isnan(v) ? "" : "  (validated)");
+        else if (!o->quiet)
             fprintf(stderr, "iter %d/%d  reward %+.3f  acc %.1f  loss %.4f  kl %.4f  |g| %.3g  %.1fs%s\n", done, o->iters,
-                    rsum / o->batch, 100 * ssum / o->batch, loss, kl, gn, t2_now() - t0,
-                    isnan(v) ? "" : "  (validated)");
+                    rsum / o->batch, acc, loss, kl, gn, t2_now() - t0, isnan(v) ? "" : "  (validated)");
         if (!isnan(v) && !o->quiet) fprintf(stderr, "  validation %.2f (best %.2f)\n", v, best);
         if (rc == 0) rc = t2_train_state_save(ckpt, c.e->z, &adam, &rng, settings);
     }

@@ -22,6 +22,8 @@ typedef struct {
     double lr, clip, kl;         // Adam lr (2e-3), global-norm clip (1e-3), λ of the KL term (0)
     float temperature;           // rollouts: 0 = greedy (the official setting)
     int baseline;                // 1: advantage r − mean r of the batch (REINFORCE with a baseline); 0: r (official)
+    int nll;                     // 1: the paper's ablation — no rollouts, the reference answer with r = +1
+                                 //    (next-token prediction through the same z-gradient); 0: REINFORCE
     int max_new;                 // tokens generated per rollout (answers are short)
     int valid_every, valid_n;    // validate every N iterations on the first valid_n items (0 = all)
     uint64_t seed;
