@@ -5,7 +5,7 @@
 #   (run from the repository root; default experts: textvqa math code reasoning dispatch)
 # Environment: ITERS (default 60), BATCH (32), LR (2e-3, the official rate), TRAIN_N (train items per family, 4000),
 # VALID_N (validation items, 200), THREADS (all cores). The code expert is trained longer, 400 iterations of 128
-# validated every 20 (docs/svf.md: +3.6 on its test set where 60 × 32 gave −0.2); CODE_ITERS / CODE_BATCH override. Each expert resumes after a kill
+# validated every 20 (docs/svf.md: +2.0 on its test set on the stage-14 base; on stage 12 +3.6 where 60 × 32 gave −0.2); CODE_ITERS / CODE_BATCH override. Each expert resumes after a kill
 # (`t2 svf train --resume`); a finished one is kept unless its file is removed.
 set -e
 t2=$1; model=$2; work=$3
