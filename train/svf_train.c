@@ -444,7 +444,9 @@ int t2_svf_train_run(const t2_svf_train_opts *o) {
             const char *names[2] = {"train accuracy (rollouts)", "validation"};
             const double *xs[2] = {x, vx}, *ys[2] = {y, vy};
             int ns[2] = {k, kv};
-            if (k > 0) t2_chart_lines(curve, "SVF REINFORCE", "iteration", names, 2, xs, ys, ns, 0);
+            if (o->nll && kv > 0)   // nothing generated in training: the validation alone
+                t2_chart_lines(curve, "SVF, next-token prediction", "iteration", names + 1, 1, xs + 1, ys + 1, ns + 1, 0);
+            else if (k > 0) t2_chart_lines(curve, "SVF REINFORCE", "iteration", names, 2, xs, ys, ns, 0);
             free(x), free(y), free(vx), free(vy), free(b);
         }
     }
