@@ -175,6 +175,14 @@ static const char *TRAIN_HELP =
 "      --max-iters N      stop after N iterations of this invocation (resume later)\n"
 "  -q, --quiet            no progress lines\n";
 
+// A two-way option: 0 for NO, 1 for YES; anything else is reported and gives -1.
+static int either(const char *cmd, const char *flag, const char *s, const char *no, const char *yes) {
+    if (!strcmp(s, no)) return 0;
+    if (!strcmp(s, yes)) return 1;
+    fprintf(stderr, "%s: %s must be %s or %s, not '%s'\n", cmd, flag, no, yes, s);
+    return -1;
+}
+
 static int cmd_train(int argc, char **argv) {
     enum { O_SVF = 300, O_TASK, O_TRAIN, O_VALID, O_BENCH, O_IMAGES, O_PARAM, O_ITERS, O_BATCH, O_LR, O_CLIP, O_KL,
            O_TEMP, O_MAXNEW, O_VEVERY, O_VN, O_SEED, O_THREADS, O_RESUME, O_MAXIT, O_BASELINE, O_OBJECTIVE };
@@ -215,18 +223,10 @@ static int cmd_train(int argc, char **argv) {
         case O_KL: o.kl = t2_cli_float(cmd, "--kl", optarg, 0, 1e6); break;
         case O_TEMP: o.temperature = (float)t2_cli_float(cmd, "--temp", optarg, 0, 10); break;
         case O_BASELINE:
-            if (strcmp(optarg, "none") && strcmp(optarg, "mean")) {
-                fprintf(stderr, "%s: --baseline must be none or mean, not '%s'\n", cmd, optarg);
-                return 2;
-            }
-            o.baseline = strcmp(optarg, "mean") == 0;
+            if ((o.baseline = either(cmd, "--baseline", optarg, "none", "mean")) < 0) return 2;
             break;
         case O_OBJECTIVE:
-            if (strcmp(optarg, "reinforce") && strcmp(optarg, "nll")) {
-                fprintf(stderr, "%s: --objective must be reinforce or nll, not '%s'\n", cmd, optarg);
-                return 2;
-            }
-            o.nll = strcmp(optarg, "nll") == 0;
+            if ((o.nll = either(cmd, "--objective", optarg, "reinforce", "nll")) < 0) return 2;
             break;
         case O_MAXNEW: o.max_new = t2_cli_int(cmd, "--max-new", optarg, 1, 63); break;
         case O_VEVERY: o.valid_every = t2_cli_int(cmd, "--valid-every", optarg, 1, 1000000); break;
