@@ -169,20 +169,28 @@ static int render(t2_train_data *d, const t2_eval_item *item, int eval_suffix, t
     }
     free(text);
     if (rc) return rc;
-    // The answer: " answer" after Vicuna's "ASSISTANT:" (what generation continues with), then the end of the turn.
+    // The answer and the end of the turn, the only scored positions.
     int prompt_len = s->n;
-    char ans[600];
-    snprintf(ans, sizeof ans, "%s%s", d->m.chat == T2_CHAT_VICUNA || d->m.chat == T2_CHAT_NONE ? " " : "",
-             item->n_answers ? item->answers[0] : "");
-    if ((rc = append_text(d, s, ans, 0, 0))) return rc;
-    const char *stop = t2_chat_stop_text(d->m.chat);
-    int end = stop ? t2_tok_id(d->m.tok, stop) : -1;
-    if (end < 0) end = t2_tok_eos(d->m.tok);
-    if (end < 0) return t2_fail("the tokenizer has no EOS token to end the answer with"), -2;
-    if (s->n + 1 > d->m.max_len) return -1;
-    s->ids[s->n] = end, s->is_image[s->n] = 0, s->targets[s->n++] = -1;
+    int n = t2_train_answer_ids(d->m.tok, d->m.chat, item->n_answers ? item->answers[0] : "", s->ids + s->n,
+                                d->m.max_len - s->n);
+    if (n < 0) return n;
+    for (int k = 0; k < n; k++) s->is_image[s->n] = 0, s->targets[s->n++] = -1;
     for (int t = prompt_len - 1; t < s->n - 1; t++) s->targets[t] = s->ids[t + 1];
     return 0;
+}
+
+int t2_train_answer_ids(const t2_tokenizer *tok, t2_chat_kind chat, const char *answer, int32_t *out, int cap) {
+    char ans[600];
+    snprintf(ans, sizeof ans, "%s%s", chat == T2_CHAT_VICUNA || chat == T2_CHAT_NONE ? " " : "", answer);
+    const char *stop = t2_chat_stop_text(chat);
+    int end = stop ? t2_tok_id(tok, stop) : -1;
+    if (end < 0) end = t2_tok_eos(tok);
+    if (end < 0) return t2_fail("the tokenizer has no EOS token to end the answer with"), -2;
+    int n = cap > 0 ? t2_tok_encode(tok, ans, 0, 0, out, cap) : 0;
+    if (n < 0) return -2;
+    if (n + 1 > cap) return -1;
+    out[n] = end;
+    return n + 1;
 }
 
 static int load_pixels(t2_train_data *d, const t2_image *im, float *out, const char *what) {

@@ -54,6 +54,12 @@ int t2_train_data_get(t2_train_data *d, int64_t step, int slot, float difficulty
 // Contract: samples redrawn because they were too long, so far.
 long t2_train_data_too_long(const t2_train_data *d);
 
+// Contract: ANSWER's target ids as a sample ends — " ANSWER" (the leading space for Vicuna and no
+// template: what generation continues "ASSISTANT:" with) tokenised into OUT, then the template's
+// end-of-turn token (else EOS). Returns the count, end included; -1 when more than CAP; -2 + error
+// (tokenizer failure, no end token). Shared with `t2 svf train --objective nll`.
+int t2_train_answer_ids(const t2_tokenizer *tok, t2_chat_kind chat, const char *answer, int32_t *out, int cap);
+
 void t2_train_sample_alloc(t2_train_sample *s, int max_len, int image_size);
 void t2_train_sample_free(t2_train_sample *s);
 

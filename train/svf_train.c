@@ -30,6 +30,7 @@
 #include "language/generate.h"
 #include "language/lm_train.h"
 #include "svf/svf.h"
+#include "train/data.h"
 
 t2_svf_train_opts t2_svf_train_defaults(void) {
     t2_svf_train_opts o;
@@ -92,18 +93,11 @@ static int prompt_of(ctx *c, const t2_eval_item *it, t2_prompt *p) {
 static int roll(ctx *c, const t2_eval_item *it, rollout *r, int teacher) {
     memset(r, 0, sizeof *r);
     if (prompt_of(c, it, &r->p)) return -1;
-    if (teacher) {   // the reference answer as t2 train renders it (train/data.c): " answer" + end of turn
-        char ans[600];
-        snprintf(ans, sizeof ans, "%s%s", c->chat == T2_CHAT_VICUNA || c->chat == T2_CHAT_NONE ? " " : "",
-                 it->n_answers ? it->answers[0] : "");
-        int n = t2_tok_encode(c->tok, ans, 0, 0, r->act, 62);
-        const char *stop = t2_chat_stop_text(c->chat);
-        int end = stop ? t2_tok_id(c->tok, stop) : -1;
-        if (end < 0) end = t2_tok_eos(c->tok);
-        if (n < 0) return t2_fail("item %s: cannot tokenise its answer: %s", it->id, t2_last_error());
-        if (n > 62 || end < 0) return t2_fail("item %s: its answer is over 62 tokens or the tokenizer has no end token", it->id);
+    if (teacher) {   // the reference answer as t2 train renders it (train/data.h) + the end of the turn
+        int n = t2_train_answer_ids(c->tok, c->chat, it->n_answers ? it->answers[0] : "", r->act, 63);
+        if (n == -1) return t2_fail("item %s: its answer is over 62 tokens", it->id);
+        if (n < 0) return t2_fail("item %s: its answer: %s", it->id, t2_last_error());
         r->n_act = n;
-        r->act[r->n_act++] = end;
         r->score = 1, r->reward = 1;
         return 0;
     }
