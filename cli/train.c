@@ -23,7 +23,9 @@ static const char *HELP =
 "      --resume         continue the run in the out directory from its checkpoint (same curve as\n"
 "                       an uninterrupted run: data and state are functions of the step)\n"
 "  -o, --out DIR        the run directory (overrides the recipe's \"out\")\n"
-"  -t, --threads N      OpenBLAS threads (default: the recipe's \"threads\", else all cores)\n"
+"  -t, --threads N      worker threads (default: the recipe's \"threads\", else all cores): each trains\n"
+"                       its share of every micro-batch on its own replica of the model (data\n"
+"                       parallel; the recipe's \"data_parallel\": false makes them OpenBLAS threads)\n"
 "      --max-steps N    stop after N steps of this invocation (checkpointed; resume later)\n"
 "  -q, --quiet          no progress lines\n";
 

@@ -17,6 +17,7 @@ struct t2_lm_train {
     t2_lm_config cfg;
     int max_B, max_T, flags;
     int B, T, n_valid, have_fwd, have_bwd;
+    float loss_scale;    // t2_lm_train_backward computes loss_scale · dL/dθ (1 unless set)
     t2_lm_params params, grads;
     size_t param_sizes[T2_LM_PARAM_KINDS], n_params;
     float *param_block, *grad_block;
@@ -39,6 +40,10 @@ struct t2_lm_train {
     float *dgate, *dup, *dh;   // (S, N, I) (S, N, I) (N, I)
     float *dyo, *dyd;    // (L, N, C) each, only when saving linear io
     float *dP;           // (T, T) attention-probability gradient scratch
+    // T2_LM_TRAIN_TARGET_LOGITS: the head runs on the M target positions only
+    int M;               // target positions of the last forward
+    int32_t *trow, *ttgt;   // (N) (N) their positions and targets
+    float *xg, *dxg, *nllc;   // (N, C) (N, C) (N) their final-norm rows, those rows' gradient, their NLL
     float *rope_cos, *rope_sin;   // (max_T, D/2)
     int32_t *tokens, *targets;    // (N) (N); tokens[n] = -1 at positions that took an input embedding
     float *act_block;
@@ -86,6 +91,7 @@ t2_lm_train *t2_lm_train_new_ex(const t2_lm_config *cfg, int max_B, int max_T, i
     tr->max_B = max_B;
     tr->max_T = max_T;
     tr->flags = flags;
+    tr->loss_scale = 1.0f;
     const t2_lm_config *c = cfg;
 
     param_sizes(c, tr->param_sizes);
@@ -103,19 +109,21 @@ t2_lm_train *t2_lm_train_new_ex(const t2_lm_config *cfg, int max_B, int max_T, i
     size_t I = c->intermediate_size, V = c->vocab_size, H = c->n_heads, half = c->head_dim / 2;
     size_t HD = H * c->head_dim, KVD = (size_t)c->n_kv_heads * c->head_dim;
     size_t S = (flags & T2_LM_TRAIN_SAVE_LINEAR) ? L : 1, LS = (flags & T2_LM_TRAIN_SAVE_LINEAR) ? L : 0;
-    float *tok_f = NULL, *tgt_f = NULL;
+    float *tok_f = NULL, *tgt_f = NULL, *trow_f = NULL, *ttgt_f = NULL;
     // The activation sizes table.
     size_t sizes[] = {
         (L + 1) * N * C, L * N * C, L * N, L * N * HD, L * N * KVD, L * N * KVD,
         L * max_B * H * T * T, L * N * HD, L * N * C, L * N * C, L * N, L * N * I, L * N * I, L * N * I,
         N * C, N, N * V, N * V, N * C, N * C, S * N * HD, S * N * KVD, S * N * KVD, N * HD,
         S * N * I, S * N * I, N * I, LS * N * C, LS * N * C, T * T, T * half, T * half, N, N, N,
+        N, N, N * C, N * C, N,
     };
     float **ptrs[] = {
         &tr->resid, &tr->xn1, &tr->rms1, &tr->q, &tr->k, &tr->v,
         &tr->att, &tr->atty, &tr->hmid, &tr->xn2, &tr->rms2, &tr->gate, &tr->up, &tr->hmlp,
         &tr->xf, &tr->rmsf, &tr->logits, &tr->dlogits, &tr->dres, &tr->dxn, &tr->dq, &tr->dk, &tr->dv, &tr->datty,
         &tr->dgate, &tr->dup, &tr->dh, &tr->dyo, &tr->dyd, &tr->dP, &tr->rope_cos, &tr->rope_sin, &tok_f, &tgt_f, &tr->nll,
+        &trow_f, &ttgt_f, &tr->xg, &tr->dxg, &tr->nllc,
     };
     int n = (int)(sizeof sizes / sizeof sizes[0]);
     size_t total = carve(NULL, sizes, ptrs, n);
@@ -123,6 +131,7 @@ t2_lm_train *t2_lm_train_new_ex(const t2_lm_config *cfg, int max_B, int max_T, i
     carve(tr->act_block, sizes, ptrs, n);
     tr->tokens = (int32_t *)tok_f;    // int32 and f32 share a size: the ids live in the same block
     tr->targets = (int32_t *)tgt_f;
+    tr->trow = (int32_t *)trow_f, tr->ttgt = (int32_t *)ttgt_f;
 
     t2_lm_rope_table(c, (int)T, tr->rope_cos, tr->rope_sin);
     return tr;
@@ -373,8 +382,9 @@ static float crossentropy_forward(const float *logits, const int32_t *targets, i
     return cnt ? (float)(sum / cnt) : 0.0f;
 }
 
-// dlogits(N, V) = (softmax − onehot(target)) / n_valid on valid rows, 0 elsewhere (written).
-static void crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, int N, int V, int n_valid) {
+// dlogits(N, V) = SCALE · (softmax − onehot(target)) / n_valid on valid rows, 0 elsewhere (written).
+static void crossentropy_backward(float *dlogits, const float *logits, const int32_t *targets, int N, int V, int n_valid,
+                                  float scale) {
     for (int n = 0; n < N; n++) {
         float *d = dlogits + (size_t)n * V;
         if (targets[n] < 0 || !n_valid) { memset(d, 0, sizeof(float) * V); continue; }
@@ -383,7 +393,7 @@ static void crossentropy_backward(float *dlogits, const float *logits, const int
         for (int i = 0; i < V; i++) if (row[i] > mx) mx = row[i];
         double s = 0;
         for (int i = 0; i < V; i++) s += exp((double)row[i] - mx);
-        float inv = 1.0f / n_valid;
+        float inv = scale / n_valid;
         for (int i = 0; i < V; i++) d[i] = (float)(exp((double)row[i] - mx) / s) * inv;
         d[targets[n]] -= inv;
     }
@@ -449,9 +459,24 @@ float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const f
         for (size_t i = 0; i < nc; i++) xo[i] += hmid[i];                         // h += mlp
     }
     t2_rmsnorm_forward(tr->xf, tr->rmsf, tr->resid + (size_t)L * nc, p->norm_final, N, C, c->rms_eps);
-    t2_linear_forward(tr->logits, tr->xf, p->lm_head ? p->lm_head : p->embed, NULL, N, V, C);
     tr->have_fwd = 1;
-    return crossentropy_forward(tr->logits, tr->targets, N, V, &tr->n_valid, tr->nll);
+    if (!(tr->flags & T2_LM_TRAIN_TARGET_LOGITS)) {
+        t2_linear_forward(tr->logits, tr->xf, p->lm_head ? p->lm_head : p->embed, NULL, N, V, C);
+        return crossentropy_forward(tr->logits, tr->targets, N, V, &tr->n_valid, tr->nll);
+    }
+    // Only the target positions reach the head: the others' logits feed no loss.
+    int M = 0;
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= 0) {
+            memcpy(tr->xg + (size_t)M * C, tr->xf + (size_t)n * C, sizeof(float) * C);
+            tr->trow[M] = n, tr->ttgt[M] = targets[n], M++;
+        }
+    tr->M = M;
+    if (M) t2_linear_forward(tr->logits, tr->xg, p->lm_head ? p->lm_head : p->embed, NULL, M, V, C);
+    float loss = crossentropy_forward(tr->logits, tr->ttgt, M, V, &tr->n_valid, tr->nllc);
+    memset(tr->nll, 0, sizeof(float) * (size_t)N);
+    for (int m = 0; m < M; m++) tr->nll[tr->trow[m]] = tr->nllc[m];
+    return loss;
 }
 
 static void backward(t2_lm_train *tr, const float *dlogits);
@@ -459,16 +484,21 @@ static void backward(t2_lm_train *tr, const float *dlogits);
 void t2_lm_train_backward(t2_lm_train *tr) {
     T2_ASSERT(tr->have_fwd);
     const t2_lm_config *c = &tr->cfg;
-    crossentropy_backward(tr->dlogits, tr->logits, tr->targets, tr->B * tr->T, c->vocab_size, tr->n_valid);
+    if (tr->flags & T2_LM_TRAIN_TARGET_LOGITS)
+        crossentropy_backward(tr->dlogits, tr->logits, tr->ttgt, tr->M, c->vocab_size, tr->n_valid, tr->loss_scale);
+    else
+        crossentropy_backward(tr->dlogits, tr->logits, tr->targets, tr->B * tr->T, c->vocab_size, tr->n_valid, tr->loss_scale);
     backward(tr, tr->dlogits);
 }
 
 void t2_lm_train_backward_from(t2_lm_train *tr, const float *dlogits) {
     T2_ASSERT(tr->have_fwd);
+    T2_ASSERT(!(tr->flags & T2_LM_TRAIN_TARGET_LOGITS));   // its logits are not (B*T, V)
     backward(tr, dlogits);
 }
 
 float *t2_lm_train_dlogits_buffer(t2_lm_train *tr) { return tr->dlogits; }
+void t2_lm_train_set_loss_scale(t2_lm_train *tr, float s) { tr->loss_scale = s; }
 
 static void backward(t2_lm_train *tr, const float *dlogits) {
     const t2_lm_config *c = &tr->cfg;
@@ -481,8 +511,18 @@ static void backward(t2_lm_train *tr, const float *dlogits) {
     size_t nc = (size_t)N * C, nhd = (size_t)N * HD, nkv = (size_t)N * KVD, ni = (size_t)N * I;
 
     memset(tr->dxn, 0, nc * sizeof(float));
-    t2_linear_backward(tr->dxn, p->lm_head ? g->lm_head : g->embed, NULL, dlogits, tr->xf,
-                    p->lm_head ? p->lm_head : p->embed, N, V, C);
+    if (tr->flags & T2_LM_TRAIN_TARGET_LOGITS) {   // the head saw the target rows only
+        int M = tr->M;
+        if (M) {
+            memset(tr->dxg, 0, sizeof(float) * (size_t)M * C);
+            t2_linear_backward(tr->dxg, p->lm_head ? g->lm_head : g->embed, NULL, dlogits, tr->xg,
+                               p->lm_head ? p->lm_head : p->embed, M, V, C);
+            for (int m = 0; m < M; m++)
+                memcpy(tr->dxn + (size_t)tr->trow[m] * C, tr->dxg + (size_t)m * C, sizeof(float) * C);
+        }
+    } else
+        t2_linear_backward(tr->dxn, p->lm_head ? g->lm_head : g->embed, NULL, dlogits, tr->xf,
+                           p->lm_head ? p->lm_head : p->embed, N, V, C);
     memset(tr->dres, 0, nc * sizeof(float));
     t2_rmsnorm_backward(tr->dres, g->norm_final, tr->dxn, tr->resid + (size_t)L * nc, p->norm_final, tr->rmsf, N, C);
     for (int l = L - 1; l >= 0; l--) {

@@ -37,6 +37,10 @@ typedef struct t2_lm_train t2_lm_train;
 
 // Flags for t2_lm_train_new_ex.
 #define T2_LM_TRAIN_SAVE_LINEAR 1   // keep every linear layer's input X and output gradient dY
+// The head (final norm → logits) runs only at positions with a target: the loss and its gradient
+// are unchanged, the other positions' logits are never computed. t2_lm_train_logits then holds one
+// row per target position, in order; t2_lm_train_backward_from is not available.
+#define T2_LM_TRAIN_TARGET_LOGITS 2
 
 // Contract: allocate parameters, gradients (zeroed) and activations for batches up to
 // (MAX_B, MAX_T); parameters are uninitialised until t2_lm_train_load. NULL + error on bad sizes.
@@ -79,7 +83,8 @@ float t2_lm_train_forward(t2_lm_train *tr, const int32_t *tokens, const int32_t 
 // to the embed_tokens gradient; their gradient is t2_lm_train_dembeds. EMBEDS is copied (not kept).
 float t2_lm_train_forward_embeds(t2_lm_train *tr, const int32_t *tokens, const float *embeds,
                                  const uint8_t *is_embed, const int32_t *targets, int B, int T);
-// Contract: the logits (B*T, V) of the last forward.
+// Contract: the logits (B*T, V) of the last forward (with T2_LM_TRAIN_TARGET_LOGITS: (targets, V), the
+// target positions' rows in order).
 const float *t2_lm_train_logits(const t2_lm_train *tr);
 // Contract: per position (B*T) of the last forward, the cross-entropy of its target (0 where the
 // target is ignored): the terms whose mean the forward returned. NULL before a forward.
@@ -91,6 +96,10 @@ void t2_lm_train_backward(t2_lm_train *tr);
 // t2_lm_train_dlogits_buffer (B*T*V floats owned by TR, free to fill between forward and backward).
 void t2_lm_train_backward_from(t2_lm_train *tr, const float *dlogits);
 float *t2_lm_train_dlogits_buffer(t2_lm_train *tr);
+// Contract: from now on t2_lm_train_backward adds S · dL/dparams (default 1). A batch split over
+// replicas (data-parallel training) weights each part by its share of the batch's targets, so that
+// the parts' gradients sum to the whole batch's. Not applied by t2_lm_train_backward_from.
+void t2_lm_train_set_loss_scale(t2_lm_train *tr, float s);
 void t2_lm_train_zero_grad(t2_lm_train *tr);
 // Contract: after a backward, dL/d(input rows) (B*T, hidden) of the last forward's loss (written, not
 // accumulated; rows for every position, token or embedded — callers read the embedded ones, e.g. as

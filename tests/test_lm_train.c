@@ -8,6 +8,8 @@
 // Input embeddings (t2_lm_train_forward_embeds): random rows at a few positions; loss, every parameter
 // gradient and d(input rows) (t2_lm_train_dembeds) against torch f64, the logits against t2_lm_forward
 // with the same embeds / is_embed, and no embed_tokens gradient from the embedded positions.
+// The head on target positions only (T2_LM_TRAIN_TARGET_LOGITS) against the same references, and the
+// loss scale used by data-parallel training.
 #include "testutil.h"
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -60,6 +62,49 @@ static void check_loss_and_grads(t2_lm_train *tr, t2_st *want, float loss, const
     printf("%s%s: %d gradients vs torch f64, worst relative error %.3g (%s)\n", name, label, n, worst, worst_name);
 }
 
+
+// T2_LM_TRAIN_TARGET_LOGITS (the head on the target positions only): the same loss and every gradient
+// against torch f64, the same per-position NLL as the full head (FULL, after its forward), one logits
+// row per target; and the loss scale: backward with scale 0.25 adds exactly 0.25 of the gradient.
+static void check_target_head(t2_lm_train *full, const t2_st *st, t2_st *want, const t2_lm_config *cfg, const char *name) {
+    t2_lm_train *tr = t2_lm_train_new_ex(cfg, B, T, T2_LM_TRAIN_TARGET_LOGITS);
+    T2_CHECK(tr && t2_lm_train_load(tr, st) == 0, "%s: target head: load: %s", name, t2_last_error());
+    if (!tr) return;
+    float loss = t2_lm_train_forward(tr, TOKENS, TARGETS, B, T);
+    t2_lm_train_backward(tr);
+    check_loss_and_grads(tr, want, loss, name, " (target head)");
+    t2_lm_train_forward(full, TOKENS, TARGETS, B, T);
+    const float *a = t2_lm_train_token_nll(full), *b = t2_lm_train_token_nll(tr);
+    double d = 0;
+    int nt = 0;
+    for (int n = 0; n < B * T; n++) d = fmax(d, fabs(a[n] - b[n])), nt += TARGETS[n] >= 0;
+    T2_CHECK(d <= 1e-5, "%s: target head: per-position NLL differs by %.3g", name, d);
+    const float *lf = t2_lm_train_logits(full), *lt = t2_lm_train_logits(tr);
+    double ld = 0;
+    for (int n = 0, m = 0; n < B * T; n++)
+        if (TARGETS[n] >= 0) {
+            for (int v = 0; v < cfg->vocab_size; v++)
+                ld = fmax(ld, fabs(lf[(size_t)n * cfg->vocab_size + v] - lt[(size_t)m * cfg->vocab_size + v]));
+            m++;
+        }
+    T2_CHECK(ld <= 1e-5, "%s: target head: the %d target rows' logits differ by %.3g", name, nt, ld);
+
+    size_t np;
+    float *gb = t2_lm_train_grad_block(tr, &np);
+    float *g1 = t2_malloc(sizeof(float) * np);
+    memcpy(g1, gb, sizeof(float) * np);
+    t2_lm_train_zero_grad(tr);
+    t2_lm_train_set_loss_scale(tr, 0.25f);
+    t2_lm_train_forward(tr, TOKENS, TARGETS, B, T);
+    t2_lm_train_backward(tr);
+    double sd = 0;
+    for (size_t i = 0; i < np; i++) sd = fmax(sd, fabs(gb[i] - 0.25 * g1[i]));
+    T2_CHECK(sd <= 1e-6 * t2_test_max_abs(g1, np), "%s: loss scale 0.25: gradient off by %.3g", name, sd);
+    printf("%s: target head: NLL per position %.2g, %d logits rows %.2g from the full head; loss scale 0.25 %.2g\n",
+           name, d, nt, ld, sd);
+    free(g1);
+    t2_lm_train_free(tr);
+}
 
 // Inference forward on each row: logits equal the training logits; the loss from them equals too.
 static void check_inference(t2_lm_train *tr, const t2_st *st, const t2_lm_config *cfg, float loss, const char *name) {
@@ -299,6 +344,7 @@ static void check_case(const t2_test_env *e, const char *name, const char *args)
     memcpy(gb, g1, sizeof(float) * np);
     free(g1);
 
+    check_target_head(tr, st, want, &cfg, name);
     check_inference(tr, st, &cfg, loss, name);
     check_fd(tr, name);
     check_embeds(e, dir, name, tr, st, &cfg);

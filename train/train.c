@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include "core/error.h"
 #include "core/kernels.h"
+#include "core/pool.h"
 #include "core/util.h"
 #include "eval/bench.h"
 #include "eval/chart.h"
@@ -34,6 +35,22 @@ typedef struct {
     t2_adamw_config adam;
 } optim_cfg;
 
+// Data parallelism: each worker thread owns a replica of the model (its own activations and gradient
+// block, parameters copied from replica 0 after every update) and trains it on its share of the
+// batch with single-threaded BLAS; the replicas' gradients are summed into replica 0, which the
+// optimizer updates. The batch's rows are sorted by length and cut into chunks of similar length, so
+// that little is padded; replica j takes chunks j, j+K, j+2K, ... (deterministic for a given K).
+#define MAX_REPLICAS 64
+#define CHUNKS_PER_REPLICA 2
+
+typedef struct {
+    t2_vlm_train *vt;
+    int32_t *tok, *tgt;   // (rows, max_len) of the chunk being trained
+    uint8_t *isimg;
+    float *pix;           // (rows, 3, S, S)
+    char err[512];        // a failed forward's message (the worker's thread-local error does not reach the loop)
+} replica;
+
 typedef struct {
     // paths
     char base[2048], out[2048], ckpt[2300], model_dir[2300], log_csv[2300], fam_csv[2300], curve[2300], valid_csv[2300];
@@ -52,7 +69,10 @@ typedef struct {
     t2_tokenizer *tok;
     t2_preproc pre;
     int has_pre;
-    t2_vlm_train *vt;
+    t2_vlm_train *vt;          // replica 0: the one the optimizer updates, checkpoints and exports
+    replica rep[MAX_REPLICAS];
+    int nrep, chunk_rows, data_parallel;
+    t2_pool *pool;             // nrep threads when nrep > 1
     t2_train_data *data;
     t2_train_optim opt;
     t2_rng rng;
@@ -97,6 +117,9 @@ static int parse_recipe(run *r, const t2_train_opts *o) {
     snprintf(r->valid_csv, sizeof r->valid_csv, "%s/valid.csv", r->out);
     r->seed = (uint64_t)t2_json_num(R, "seed", 1);
     r->threads = o->threads > 0 ? o->threads : (int)t2_json_num(R, "threads", 0);
+    const cJSON *dp = cJSON_GetObjectItem(R, "data_parallel");
+    if (dp && !cJSON_IsBool(dp)) return t2_fail("%s: data_parallel must be true or false", cfgname);
+    r->data_parallel = !dp || cJSON_IsTrue(dp);
     r->quiet = o->quiet;
 
     // model
@@ -393,6 +416,17 @@ static int validate(run *r, long step) {
 // ---------------------------------------------------------------------------------------------
 // The loop
 
+// Replica 0's parameters into every other replica.
+static void sync_replicas(run *r) {
+    t2_vlm_train_blocks b0, bj;
+    t2_vlm_train_get_blocks(r->vt, &b0);
+    for (int j = 1; j < r->nrep; j++) {
+        t2_vlm_train_get_blocks(r->rep[j].vt, &bj);
+        for (int k = 0; k < 2; k++)
+            if (b0.n[k]) memcpy(bj.p[k], b0.p[k], sizeof(float) * b0.n[k]);
+    }
+}
+
 static int setup(run *r, const t2_train_opts *o) {
     if (t2_mkdirs(r->out)) return -1;
     if (!(r->tok = t2_tok_load(r->tok_dir))) return -1;
@@ -404,8 +438,27 @@ static int setup(run *r, const t2_train_opts *o) {
         if (k < 0) return t2_fail("%s: model.chat_template '%s' is not a known format", o->config_path, chatname);
         chat = (t2_chat_kind)k;
     } else chat = t2_chat_detect(t2_tok_chat_template(r->tok), T2_CHAT_NONE);
-    int B = r->oc.batch;
-    if (!(r->vt = t2_vlm_train_new(r->model_cfg, B, r->max_len, B))) return -1;
+    int B = r->oc.batch, threads = r->threads > 0 ? r->threads : t2_ncores();
+    // Replicas: one per thread when data-parallel (not with center_vision_grad, whose mean runs over
+    // the whole batch's images); otherwise one replica over the whole batch, BLAS threaded.
+    r->nrep = r->data_parallel && !r->oc.center_vision_grad ? threads : 1;
+    if (r->nrep > B) r->nrep = B;
+    if (r->nrep > MAX_REPLICAS) r->nrep = MAX_REPLICAS;
+    int chunks = r->nrep > 1 ? r->nrep * CHUNKS_PER_REPLICA : 1;   // one replica: the whole batch at once
+    if (chunks > B) chunks = B;
+    r->chunk_rows = (B + chunks - 1) / chunks;
+    int S0 = 0;
+    for (int j = 0; j < r->nrep; j++) {
+        replica *p = &r->rep[j];
+        if (!(p->vt = t2_vlm_train_new_ex(r->model_cfg, r->chunk_rows, r->max_len, r->chunk_rows,
+                                             T2_LM_TRAIN_TARGET_LOGITS))) return -1;
+        S0 = t2_vlm_train_image_size(p->vt);
+        size_t n = (size_t)r->chunk_rows * r->max_len;
+        p->tok = t2_malloc(sizeof(int32_t) * n), p->tgt = t2_malloc(sizeof(int32_t) * n), p->isimg = t2_malloc(n);
+        p->pix = t2_malloc(sizeof(float) * (size_t)r->chunk_rows * 3 * (S0 > 0 ? (size_t)S0 * S0 : 1));
+    }
+    r->vt = r->rep[0].vt;
+    if (r->nrep > 1) r->pool = t2_pool_new(r->nrep);
     if (t2_vlm_train_vit(r->vt)) {
         if (!r->pre_cfg) return t2_fail("%s: a vision model needs model.preprocessor (preprocessor_config.json)", o->config_path);
         if (t2_preproc_from_json(&r->pre, r->pre_cfg, r->model_cfg, "model.preprocessor")) return -1;
@@ -429,8 +482,9 @@ static int setup(run *r, const t2_train_opts *o) {
         t2_st_close(st);
         if (rc) return -1;
     }
+    sync_replicas(r);
     if (t2_train_optim_init(&r->opt, r->vt)) return -1;
-    t2_vlm_train_set_vision_grad_center(r->vt, r->oc.center_vision_grad);
+    for (int j = 0; j < r->nrep; j++) t2_vlm_train_set_vision_grad_center(r->rep[j].vt, r->oc.center_vision_grad);
     const cJSON *ls = cJSON_GetObjectItem(cJSON_GetObjectItem(r->recipe, "optim"), "lr_scale"), *e;
     cJSON_ArrayForEach(e, ls) {   // {"vision_tower": 0.1 | {"scale": 0, "until": 8000, "weight_decay": 1}}: per prefix
         double sc = cJSON_IsObject(e) ? t2_json_num(e, "scale", 1) : cJSON_IsNumber(e) ? e->valuedouble : -1;
@@ -443,8 +497,72 @@ static int setup(run *r, const t2_train_opts *o) {
             return t2_fail("%s: optim.lr_scale: no tensor name starts with '%s'", o->config_path, e->string);
     }
     t2_rng_seed(&r->rng, r->seed);
-    if (r->threads > 0) t2_blas_threads(r->threads);
+    if (r->nrep > 1) t2_blas_threads(1);   // the threads are the replicas'
+    else if (r->threads > 0) t2_blas_threads(r->threads);
     return 0;
+}
+
+// One micro-batch: SMP[0..B) (ORDER: rows sorted by length) through the replicas.
+typedef struct {
+    run *r;
+    t2_train_sample *smp;
+    const int *order;
+    const int *row_tgt;       // per row: its targets
+    long n_tgt;               // the micro-batch's targets
+    int B, S, nchunks;
+    double loss[MAX_REPLICAS];   // per replica: Σ over its chunks of the cross-entropy summed over targets
+    double *row_nll;          // per row: its targets' cross-entropy summed
+    int failed[MAX_REPLICAS];
+} batch_job;
+
+static void replica_task(void *ctx, int j, int thread) {
+    (void)thread;
+    batch_job *bj = ctx;
+    run *r = bj->r;
+    replica *p = &r->rep[j];
+    bj->loss[j] = 0, bj->failed[j] = 0;
+    for (int c = j; c < bj->nchunks; c += r->nrep) {
+        int a = c * r->chunk_rows, b = a + r->chunk_rows < bj->B ? a + r->chunk_rows : bj->B;
+        int T = 1, nimg = 0, S = bj->S;
+        long n_tgt = 0;
+        for (int i = a; i < b; i++) {
+            if (bj->smp[bj->order[i]].n > T) T = bj->smp[bj->order[i]].n;
+            n_tgt += bj->row_tgt[bj->order[i]];
+        }
+        for (int i = a; i < b; i++) {   // rows padded at the end: targets -1, token 0
+            const t2_train_sample *s = &bj->smp[bj->order[i]];
+            for (int t = 0; t < T; t++) {
+                size_t n = (size_t)(i - a) * T + t;
+                int in = t < s->n;
+                p->tok[n] = in ? s->ids[t] : 0, p->tgt[n] = in ? s->targets[t] : -1, p->isimg[n] = in ? s->is_image[t] : 0;
+            }
+            if (s->has_image) memcpy(p->pix + (size_t)nimg++ * 3 * S * S, s->pixels, sizeof(float) * 3 * (size_t)S * S);
+        }
+        // This chunk's share of the micro-batch's targets: the chunks' gradients sum to the batch's mean.
+        t2_lm_train_set_loss_scale(t2_vlm_train_lm(p->vt), bj->n_tgt > 0 ? (float)((double)n_tgt / (double)bj->n_tgt) : 0.0f);
+        float l = t2_vlm_train_forward(p->vt, p->tok, p->tgt, p->isimg, p->pix, nimg, b - a, T);
+        if (isnan(l)) {
+            snprintf(p->err, sizeof p->err, "%s", t2_last_error());
+            bj->failed[j] = 1;
+            return;
+        }
+        bj->loss[j] += (double)l * (double)n_tgt;
+        const float *nll = t2_lm_train_token_nll(t2_vlm_train_lm(p->vt));
+        for (int i = a; i < b && nll; i++) {
+            double sum = 0;
+            for (int t = 0; t < T; t++)
+                if (p->tgt[(size_t)(i - a) * T + t] >= 0) sum += nll[(size_t)(i - a) * T + t];
+            bj->row_nll[bj->order[i]] = sum;
+        }
+        t2_vlm_train_backward(p->vt);
+    }
+}
+
+static const t2_train_sample *g_sort_smp;   // qsort has no context argument; set only around the call
+static int by_length(const void *x, const void *y) {
+    int a = *(const int *)x, b = *(const int *)y;
+    int na = g_sort_smp[a].n, nb = g_sort_smp[b].n;
+    return na != nb ? (na < nb ? -1 : 1) : (a < b ? -1 : a > b);
 }
 
 static float difficulty_at(const run *r, long step) {
@@ -478,6 +596,7 @@ int t2_train_run(const t2_train_opts *o) {
             if (strcmp(saved, settings)) rc = t2_fail("%s: the recipe's model / data / optim / seed differ from the checkpoint's; "
                                                       "train into a new directory (or undo the change)", r.ckpt);
             step = (long)r.opt.adam.step;
+            sync_replicas(&r);
             if (rc == 0) rc = trim_csv(&r, r.log_csv, step, 1);
             if (rc == 0) rc = trim_csv(&r, r.fam_csv, step, 0);
             if (rc == 0 && !r.quiet) fprintf(stderr, "resuming %s at step %ld\n", r.ckpt, step);
@@ -509,19 +628,19 @@ int t2_train_run(const t2_train_opts *o) {
 
     int B = r.oc.batch, S = r.vt ? t2_vlm_train_image_size(r.vt) : 0, T = r.max_len;
     t2_train_sample *smp = NULL;
-    int32_t *tok = NULL, *tgt = NULL;
-    uint8_t *isimg = NULL;
-    float *pix = NULL;
+    int *order = NULL, *row_tgt = NULL;
+    double *row_nll = NULL;
     if (rc == 0) {
         smp = t2_calloc((size_t)B, sizeof *smp);
         for (int k = 0; k < B; k++) t2_train_sample_alloc(&smp[k], T, S);
-        tok = t2_malloc(sizeof(int32_t) * (size_t)B * T), tgt = t2_malloc(sizeof(int32_t) * (size_t)B * T);
-        isimg = t2_malloc((size_t)B * T);
-        pix = t2_malloc(sizeof(float) * (size_t)B * 3 * (S > 0 ? (size_t)S * S : 1));
+        order = t2_malloc(sizeof(int) * (size_t)B), row_tgt = t2_malloc(sizeof(int) * (size_t)B);
+        row_nll = t2_calloc((size_t)B, sizeof(double));
         if (!r.quiet) {
             size_t np = t2_vlm_train_numel(r.vt);
             fprintf(stderr, "t2 train: %.2fM parameters, batch %d × %d accumulation, %ld steps, %d source(s), out %s\n",
                     np / 1e6, B, r.oc.accum, r.oc.steps, t2_train_data_sources(r.data), r.out);
+            if (r.nrep > 1)
+                fprintf(stderr, "t2 train: data-parallel over %d threads, chunks of %d rows\n", r.nrep, r.chunk_rows);
         }
     }
     struct sigaction sa;
@@ -535,51 +654,61 @@ int t2_train_run(const t2_train_opts *o) {
     double t_start = t2_now(), last_ckpt_step = (double)step;
     while (rc == 0 && step < end && !g_stop) {
         double t0 = t2_now();
-        t2_vlm_train_zero_grad(r.vt);
-        t2_vlm_train_set_vision_grad(r.vt, !t2_train_optim_block_frozen(&r.opt, 1));
+        for (int j = 0; j < r.nrep; j++) {
+            t2_vlm_train_zero_grad(r.rep[j].vt);
+            t2_vlm_train_set_vision_grad(r.rep[j].vt, !t2_train_optim_block_frozen(&r.opt, 1));
+        }
         double loss_sum = 0;
         long tokens = 0;
         float diff = difficulty_at(&r, step);
         for (int a = 0; a < r.oc.accum && rc == 0; a++) {
-            int Tb = 1, nimg = 0;
-            for (int k = 0; k < B && rc == 0; k++) {
-                rc = t2_train_data_get(r.data, step, a * B + k, diff, &smp[k]);
-                if (rc == 0 && smp[k].n > Tb) Tb = smp[k].n;
+            for (int k = 0; k < B && rc == 0; k++) rc = t2_train_data_get(r.data, step, a * B + k, diff, &smp[k]);
+            if (rc) break;
+            batch_job bj = {.r = &r, .smp = smp, .order = order, .row_tgt = row_tgt, .B = B, .S = S, .row_nll = row_nll};
+            for (int k = 0; k < B; k++) {
+                order[k] = k, row_tgt[k] = 0;
+                for (int t = 0; t < smp[k].n; t++) row_tgt[k] += smp[k].targets[t] >= 0;
+                bj.n_tgt += row_tgt[k];
+                tokens += smp[k].n;
+            }
+            if (r.nrep > 1) {   // similar lengths together: less padding
+                g_sort_smp = smp;
+                qsort(order, (size_t)B, sizeof *order, by_length);
+                g_sort_smp = NULL;
+            }
+            bj.nchunks = (B + r.chunk_rows - 1) / r.chunk_rows;
+            if (r.nrep > 1) t2_pool_run(r.pool, r.nrep, replica_task, &bj);
+            else replica_task(&bj, 0, 0);
+            double lsum = 0;
+            for (int j = 0; j < r.nrep && rc == 0; j++) {
+                if (bj.failed[j]) rc = t2_fail("step %ld: %s", step, r.rep[j].err);
+                lsum += bj.loss[j];
             }
             if (rc) break;
-            for (int k = 0; k < B; k++) {   // rows padded at the end: targets -1, token 0
-                t2_train_sample *s = &smp[k];
-                for (int t = 0; t < Tb; t++) {
-                    size_t n = (size_t)k * Tb + t;
-                    int in = t < s->n;
-                    tok[n] = in ? s->ids[t] : 0, tgt[n] = in ? s->targets[t] : -1, isimg[n] = in ? s->is_image[t] : 0;
-                }
-                tokens += s->n;
-                if (s->has_image) memcpy(pix + (size_t)nimg++ * 3 * S * S, s->pixels, sizeof(float) * 3 * (size_t)S * S);
-            }
-            float l = t2_vlm_train_forward(r.vt, tok, tgt, isimg, pix, nimg, B, Tb);
-            if (isnan(l)) { rc = t2_fail("step %ld: %s", step, t2_last_error()); break; }
-            loss_sum += l;
-            const float *nll = t2_lm_train_token_nll(t2_vlm_train_lm(r.vt));
-            for (int k = 0; k < B && nll; k++) {
+            loss_sum += bj.n_tgt > 0 ? lsum / (double)bj.n_tgt : 0.0;
+            for (int k = 0; k < B; k++) {
                 int f = 0;
                 while (f < n_fam && strcmp(fam_name[f], smp[k].family)) f++;
                 if (f == n_fam && n_fam < MAX_FAM) snprintf(fam_name[n_fam], sizeof fam_name[0], "%s", smp[k].family), fam_sum[f] = 0, fam_tok[f] = 0, n_fam++;
                 if (f == n_fam) continue;
-                for (int t = 0; t < Tb; t++)
-                    if (tgt[(size_t)k * Tb + t] >= 0) fam_sum[f] += nll[(size_t)k * Tb + t], fam_tok[f]++;
+                fam_sum[f] += row_nll[k], fam_tok[f] += row_tgt[k];
             }
-            t2_vlm_train_backward(r.vt);
         }
         if (rc) break;
-        t2_vlm_train_blocks bl;
+        t2_vlm_train_blocks bl, bj;
         t2_vlm_train_get_blocks(r.vt, &bl);
+        for (int j = 1; j < r.nrep; j++) {   // the replicas' gradients summed into replica 0's, in a fixed order
+            t2_vlm_train_get_blocks(r.rep[j].vt, &bj);
+            for (int k = 0; k < 2; k++)
+                for (size_t i = 0; i < bl.n[k]; i++) bl.g[k][i] += bj.g[k][i];
+        }
         if (r.oc.accum > 1) {
             t2_grad_accum_finish(bl.g[0], bl.n[0], r.oc.accum);
             if (bl.n[1]) t2_grad_accum_finish(bl.g[1], bl.n[1], r.oc.accum);
         }
         double lr = t2_lr_at(step, r.oc.warmup, r.oc.steps, r.oc.lr, r.oc.lr_min);
         float gn = t2_train_optim_step(&r.opt, r.vt, &r.oc.adam, lr, (float)r.oc.clip);
+        sync_replicas(&r);
         double loss = loss_sum / r.oc.accum, dt = t2_now() - t0;
         if (!isfinite(loss) || !isfinite(gn)) { rc = t2_fail("step %ld: the loss or gradient is not finite (loss %g, |g| %g): lower optim.lr", step, loss, gn); break; }
         step++, ran++;
@@ -614,11 +743,16 @@ int t2_train_run(const t2_train_opts *o) {
     if (log) fclose(log);
     if (flog) fclose(flog);
     if (smp) for (int k = 0; k < B; k++) t2_train_sample_free(&smp[k]);
-    free(smp), free(tok), free(tgt), free(isimg), free(pix), free(settings);
+    free(smp), free(order), free(row_tgt), free(row_nll), free(settings);
     free(r.cx), free(r.cy), free(r.valid_fams);
     t2_train_data_free(r.data);
     if (r.vt) t2_train_optim_free(&r.opt);
-    t2_vlm_train_free(r.vt);
+    for (int j = 0; j < r.nrep; j++) {
+        replica *p = &r.rep[j];
+        t2_vlm_train_free(p->vt);
+        free(p->tok), free(p->tgt), free(p->isimg), free(p->pix);
+    }
+    t2_pool_free(r.pool);
     t2_tok_free(r.tok);
     cJSON_Delete(r.recipe), cJSON_Delete(r.model_cfg), cJSON_Delete(r.pre_cfg);
     return rc;

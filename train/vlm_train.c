@@ -28,6 +28,10 @@ struct t2_vlm_train {
 };
 
 t2_vlm_train *t2_vlm_train_new(const cJSON *config, int max_B, int max_T, int max_images) {
+    return t2_vlm_train_new_ex(config, max_B, max_T, max_images, 0);
+}
+
+t2_vlm_train *t2_vlm_train_new_ex(const cJSON *config, int max_B, int max_T, int max_images, int lm_flags) {
     if (!cJSON_IsObject(config)) return t2_fail_null("model config: a JSON object expected");
     if (max_B < 1 || max_T < 1 || max_images < 0) return t2_fail_null("vlm_train: bad sizes B=%d T=%d images=%d", max_B, max_T, max_images);
     const cJSON *tc = cJSON_GetObjectItemCaseSensitive(config, "text_config");
@@ -56,7 +60,7 @@ t2_vlm_train *t2_vlm_train_new(const cJSON *config, int max_B, int max_T, int ma
         vt->dimg = t2_malloc(sizeof(float) * ni * (size_t)vt->hidden);
         vt->img_pos = t2_malloc(sizeof(int) * ni);
     }
-    if (!(vt->lm = t2_lm_train_new(&lc, max_B, max_T))) { t2_vlm_train_free(vt); return NULL; }
+    if (!(vt->lm = t2_lm_train_new_ex(&lc, max_B, max_T, lm_flags))) { t2_vlm_train_free(vt); return NULL; }
     vt->embeds = t2_calloc((size_t)max_B * (size_t)max_T * (size_t)vt->hidden, sizeof(float));
     return vt;
 }

@@ -21,6 +21,8 @@ typedef struct t2_vlm_train t2_vlm_train;
 // or a text-only Llama / Qwen2 / Mistral config) for batches up to MAX_B rows × MAX_T positions
 // holding up to MAX_IMAGES images; parameters uninitialised. NULL + error naming the field.
 t2_vlm_train *t2_vlm_train_new(const cJSON *config, int max_B, int max_T, int max_images);
+// The same with t2_lm_train_new_ex's LM_FLAGS for the language model (T2_LM_TRAIN_TARGET_LOGITS, ...).
+t2_vlm_train *t2_vlm_train_new_ex(const cJSON *config, int max_B, int max_T, int max_images, int lm_flags);
 void t2_vlm_train_free(t2_vlm_train *vt);
 
 t2_lm_train *t2_vlm_train_lm(t2_vlm_train *vt);
