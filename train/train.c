@@ -39,7 +39,9 @@ typedef struct {
 // block, parameters copied from replica 0 after every update) and trains it on its share of the
 // batch with single-threaded BLAS; the replicas' gradients are summed into replica 0, which the
 // optimizer updates. The batch's rows are sorted by length and cut into chunks of similar length, so
-// that little is padded; replica j takes chunks j, j+K, j+2K, ... (deterministic for a given K).
+// that little is padded; the chunks are dealt to the replicas in snake order (K = 2: replica 0 takes
+// chunks 0 and 3, replica 1 chunks 1 and 2) so that each gets a similar amount of work; deterministic
+// for a given K.
 #define MAX_REPLICAS 64
 #define CHUNKS_PER_REPLICA 2
 
@@ -521,7 +523,9 @@ static void replica_task(void *ctx, int j, int thread) {
     run *r = bj->r;
     replica *p = &r->rep[j];
     bj->loss[j] = 0, bj->failed[j] = 0;
-    for (int c = j; c < bj->nchunks; c += r->nrep) {
+    for (int round = 0; round * r->nrep < bj->nchunks; round++) {
+        int c = round * r->nrep + (round % 2 ? r->nrep - 1 - j : j);
+        if (c >= bj->nchunks) continue;
         int a = c * r->chunk_rows, b = a + r->chunk_rows < bj->B ? a + r->chunk_rows : bj->B;
         int T = 1, nimg = 0, S = bj->S;
         long n_tgt = 0;
