@@ -1,8 +1,9 @@
 #!/bin/sh
 # recipe-cost.sh T2_BINARY [STEPS] [THREADS] — what the recipe would cost today: every stage of
 # docs/t2-tiny.md's recipe run for STEPS steps (default 100) with this binary on THREADS threads
-# (default 2), its mean time per step over steps 11..STEPS times the stage's steps. Stage 1 is measured
-# twice (tower frozen for its first 4000 steps, trained for the other 12000). `t2 tower train` (tower.sh)
+# (default 2), its mean time per step over steps 11..STEPS times the steps the stage runs in the recipe
+# (docs/t2-tiny.md: stage 1 is stopped at 4000 of its 16000 steps — all of them with the tower frozen —
+# and stage 2 at 2000 of 7000; the others run to the end). `t2 tower train` (tower.sh)
 # is measured over 300 of its 7000 + 500 steps. Throughput does not depend on the weights' values, so
 # every stage starts from the shipped model (stage 1 from its random init); the data are the stages'
 # own (stage7-data.sh and stage13-data.sh are run first when their files are missing). Validation and
@@ -20,12 +21,12 @@ mkdir -p "$work"
 import csv, json, os, shutil, statistics, subprocess, sys
 t2, steps, threads, here, work = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 root = os.getcwd()
-stages = [("1 (tower frozen)", "train.json", 4000, {"until": 100000}), ("1 (tower trained)", "train.json", 12000, {"until": 0})]
-stages += [(str(k), "train-stage%d.json" % k, None, None) for k in range(2, 15)]
+ran = {1: 4000, 2: 2000}   # --max-steps of stages 1 and 2 in docs/t2-tiny.md's recipe
+stages = [("1", "train.json")] + [(str(k), "train-stage%d.json" % k) for k in range(2, 15)]
 total = 0.0
-for name, f, n, vis in stages:
+for name, f in stages:
     r = json.load(open(os.path.join(here, f)))
-    n = n or r["optim"]["steps"]
+    n = ran.get(int(name), r["optim"]["steps"])
     r["out"] = os.path.join(root, work, "run")
     if r["model"].get("init", "random") != "random":
         r["model"]["init"] = os.path.join(root, here)
@@ -33,9 +34,6 @@ for name, f, n, vis in stages:
     for s in r["data"]["sources"]:
         if "jsonl" in s:
             s["jsonl"] = os.path.join(root, here, s["jsonl"])
-    if vis:
-        for k in ("vision_tower", "multi_modal_projector"):
-            r["optim"]["lr_scale"][k]["until"] = vis["until"]
     r["valid"] = {"every": 0}
     r["checkpoint"] = {"every": 100000}
     json.dump(r, open(os.path.join(work, "recipe.json"), "w"))
@@ -45,7 +43,7 @@ for name, f, n, vis in stages:
     rows = list(csv.DictReader(open(os.path.join(r["out"], "log.csv"))))
     dt = (float(rows[-1]["elapsed_s"]) - float(rows[9]["elapsed_s"])) / (len(rows) - 10)
     total += dt * n
-    print("stage %-18s %6d steps × %.3f s = %5.1f min" % (name, n, dt, dt * n / 60), flush=True)
+    print("stage %-2s %6d steps × %.3f s = %5.1f min" % (name, n, dt, dt * n / 60), flush=True)
 # t2 tower train: tower.sh's two runs (7000 + 500 steps, batch 32, one thread)
 tw = os.path.join(work, "tower")
 shutil.rmtree(tw, ignore_errors=True)
@@ -55,7 +53,7 @@ subprocess.run([t2, "tower", "train", "--model", here, "--out", tw, "--steps", "
 rows = list(csv.DictReader(open(os.path.join(tw, "log.csv"))))[10:]
 col = [k for k in rows[0] if k.startswith("images")][0]
 dt = 32 / statistics.median(float(x[col]) for x in rows)
-print("tower train        %6d steps × %.3f s = %5.1f min (one thread)" % (7500, dt, dt * 7500 / 60))
+print("tower    %6d steps × %.3f s = %5.1f min (one thread)" % (7500, dt, dt * 7500 / 60))
 cpu = total * threads + dt * 7500
 print("total: %.2f h wall (stages on %d threads) + %.2f h (tower, one thread) = %.2f CPU-hours" % (
     total / 3600, threads, dt * 7500 / 3600, cpu / 3600))
