@@ -643,8 +643,9 @@ int t2_train_run(const t2_train_opts *o) {
             size_t np = t2_vlm_train_numel(r.vt);
             fprintf(stderr, "t2 train: %.2fM parameters, batch %d × %d accumulation, %ld steps, %d source(s), out %s\n",
                     np / 1e6, B, r.oc.accum, r.oc.steps, t2_train_data_sources(r.data), r.out);
-            if (r.nrep > 1)
-                fprintf(stderr, "t2 train: data-parallel over %d threads, chunks of %d rows\n", r.nrep, r.chunk_rows);
+            if (r.nrep > 1)   // each replica holds parameters + gradients (f32) and its activations
+                fprintf(stderr, "t2 train: data-parallel over %d threads (a replica each: %.0f MB of parameters and "
+                        "gradients), chunks of %d rows\n", r.nrep, 8.0 * (double)np / 1e6, r.chunk_rows);
         }
     }
     struct sigaction sa;
