@@ -27,7 +27,8 @@ static const char *HELP =
 "                       its share of every micro-batch on its own replica of the model (data\n"
 "                       parallel; the recipe's \"data_parallel\": false makes them OpenBLAS threads)\n"
 "      --max-steps N    stop after N steps of this invocation (checkpointed; resume later)\n"
-"  -q, --quiet          no progress lines\n";
+"  -q, --quiet          no progress lines (every log_every steps: the loss, tokens/s and samples/s\n"
+"                       averaged since the previous line, the lr, the last gradient norm, the eta)\n";
 
 int t2_cmd_train(int argc, char **argv) {
     static const struct option opts[] = {

@@ -273,8 +273,19 @@ int main(int argc, char **argv) {
             T2_CHECK(rc == 0, "%s run failed:\n%s", names[i], out);
             T2_CHECK(i != 1 || (out && strstr(out, "data-parallel over 2 threads")), "dp2: no data-parallel line:\n%s", out);
             T2_CHECK(i == 1 || (out && !strstr(out, "data-parallel")), "%s: data-parallel though it should not be:\n%s", names[i], out);
-            free(out);
             logs[i] = log_losses(&e, names[i]);
+            // the progress line (one, at the end: log_every 1000) shows the mean loss of its window, all 12 steps
+            double shown = NAN, mean = 0;
+            const char *pl = out ? strstr(out, "step 12/12") : NULL;
+            if (pl) sscanf(pl, "step 12/12 loss %lf", &shown);
+            int k = 0;
+            for (char *q = logs[i] ? strchr(logs[i], '\n') : NULL; q && q[1]; q = strchr(q + 1, '\n'), k++) {
+                long st;
+                double l;
+                if (sscanf(q + 1, "%ld,%lf", &st, &l) == 2) mean += l / 12;
+            }
+            T2_CHECK(k == 12 && fabs(shown - mean) <= 6e-5, "%s: progress line's loss %g, mean of the 12 logged %g", names[i], shown, mean);
+            free(out);
         }
         for (int i = 1; i < 3; i++) {
             int steps = 0;

@@ -657,6 +657,8 @@ int t2_train_run(const t2_train_opts *o) {
     long end = r.oc.steps, ran = 0;
     if (o->max_steps > 0 && step + o->max_steps < end) end = step + o->max_steps;
     double t_start = t2_now(), last_ckpt_step = (double)step;
+    double win_loss = 0, win_tok = 0, win_time = 0;   // the progress line's window (since the last line)
+    long win_steps = 0;
     while (rc == 0 && step < end && !g_stop) {
         double t0 = t2_now();
         for (int j = 0; j < r.nrep; j++) {
@@ -728,12 +730,15 @@ int t2_train_run(const t2_train_opts *o) {
             fflush(flog);
             n_fam = 0;
         }
-        if (!r.quiet && log_now) {
+        win_loss += loss, win_tok += (double)tokens, win_time += dt, win_steps++;
+        if (!r.quiet && log_now) {   // means over the window: one step's figures are noisy
             char eta[32];
             fmt_time((t2_now() - t_start) / ran * (r.oc.steps - step), eta, sizeof eta);
             fprintf(stderr, "step %ld/%ld  loss %.4f  lr %.2e  |g| %.3f  %.0f tok/s  %.1f samples/s  eta %s\n", step,
-                    r.oc.steps, loss, lr, gn, tps, sps, eta);
+                    r.oc.steps, win_loss / win_steps, lr, gn, win_tok / win_time,
+                    (double)win_steps * B * r.oc.accum / win_time, eta);
         }
+        if (log_now) win_loss = win_tok = win_time = 0, win_steps = 0;
         if (step % r.ckpt_every == 0 || step == r.oc.steps) {
             rc = save_all(&r, step, settings);
             last_ckpt_step = (double)step;
