@@ -562,11 +562,14 @@ static void replica_task(void *ctx, int j, int thread) {
     }
 }
 
-static const t2_train_sample *g_sort_smp;   // qsort has no context argument; set only around the call
-static int by_length(const void *x, const void *y) {
-    int a = *(const int *)x, b = *(const int *)y;
-    int na = g_sort_smp[a].n, nb = g_sort_smp[b].n;
-    return na != nb ? (na < nb ? -1 : 1) : (a < b ? -1 : a > b);
+// ORDER[0..B) = 0..B-1 sorted by the samples' lengths, ties in row order (stable insertion sort: B is
+// a batch, and qsort would need the samples through a global).
+static void sort_by_length(int *order, const t2_train_sample *smp, int B) {
+    for (int k = 0; k < B; k++) {
+        int i = k;
+        for (; i > 0 && smp[order[i - 1]].n > smp[k].n; i--) order[i] = order[i - 1];
+        order[i] = k;
+    }
 }
 
 static float difficulty_at(const run *r, long step) {
@@ -678,11 +681,7 @@ int t2_train_run(const t2_train_opts *o) {
                 bj.n_tgt += row_tgt[k];
                 tokens += smp[k].n;
             }
-            if (r.nrep > 1) {   // similar lengths together: less padding
-                g_sort_smp = smp;
-                qsort(order, (size_t)B, sizeof *order, by_length);
-                g_sort_smp = NULL;
-            }
+            if (r.nrep > 1) sort_by_length(order, smp, B);   // similar lengths together: less padding
             bj.nchunks = (B + r.chunk_rows - 1) / r.chunk_rows;
             if (r.nrep > 1) t2_pool_run(r.pool, r.nrep, replica_task, &bj);
             else replica_task(&bj, 0, 0);
@@ -702,12 +701,12 @@ int t2_train_run(const t2_train_opts *o) {
             }
         }
         if (rc) break;
-        t2_vlm_train_blocks bl, bj;
+        t2_vlm_train_blocks bl, bo;
         t2_vlm_train_get_blocks(r.vt, &bl);
         for (int j = 1; j < r.nrep; j++) {   // the replicas' gradients summed into replica 0's, in a fixed order
-            t2_vlm_train_get_blocks(r.rep[j].vt, &bj);
+            t2_vlm_train_get_blocks(r.rep[j].vt, &bo);
             for (int k = 0; k < 2; k++)
-                for (size_t i = 0; i < bl.n[k]; i++) bl.g[k][i] += bj.g[k][i];
+                for (size_t i = 0; i < bl.n[k]; i++) bl.g[k][i] += bo.g[k][i];
         }
         if (r.oc.accum > 1) {
             t2_grad_accum_finish(bl.g[0], bl.n[0], r.oc.accum);
