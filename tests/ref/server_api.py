@@ -384,14 +384,23 @@ while time.time() - t0 < 3 and health()["slots_busy"] != 0:
 gone = time.time() - t0
 check("disconnect frees the slot (non-streamed)", health()["slots_busy"] == 0 and gone < 1.0, "%.2f s" % gone)
 
-# ---- 32 concurrent clients for a bounded time: only 200 or 503 ----
+# ---- 32 concurrent clients for at least 4 s: only 200 or 503 ----
+# The window grows (up to 30 s) until 20 answers were served: a sanitizer build on a busy machine
+# answers fewer per second, and what is checked is the behaviour under load, not the speed.
 counts, problems, lock = {}, [], threading.Lock()
-stop_at = time.time() + 4
+start = time.time()
+
+
+def load_over():
+    now = time.time()
+    with lock:
+        served = counts.get(200, 0)
+    return now - start >= 30 or (now - start >= 4 and served >= 20)
 
 
 def client(k):
     i = 0
-    while time.time() < stop_at:
+    while not load_over():
         i += 1
         body = dict(user(Q, IMG) if (k + i) % 2 else user("hi"), max_tokens=4)
         try:
