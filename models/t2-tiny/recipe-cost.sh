@@ -22,7 +22,7 @@ import csv, json, os, shutil, statistics, subprocess, sys
 t2, steps, threads, here, work = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 root = os.getcwd()
 ran = {1: 4000, 2: 2000}   # --max-steps of stages 1 and 2 in docs/t2-tiny.md's recipe
-stages = [("1", "train.json")] + [(str(k), "train-stage%d.json" % k) for k in range(2, 15)]
+stages = [("1", "train.json")] + [(str(k), "train-stage%d.json" % k) for k in range(2, 16)]
 total = 0.0
 for name, f in stages:
     r = json.load(open(os.path.join(here, f)))
