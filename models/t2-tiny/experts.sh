@@ -3,16 +3,17 @@
 # split and write MODEL/experts/ (expert files + registry.json).
 # Usage: models/t2-tiny/experts.sh T2_BINARY MODEL_DIR WORK_DIR [EXPERT ...]
 #   (run from the repository root; default experts: textvqa math code reasoning dispatch)
-# Environment: ITERS (default 60), BATCH (32), LR (2e-3, the official rate), TRAIN_N (train items per family, 4000),
-# VALID_N (validation items, 200), THREADS (all cores). The code expert is trained longer, 400 iterations of 128
-# validated every 20 (docs/svf.md: +2.0 on its test set on the stage-14 base; on stage 12 +3.6 where 60 × 32 gave −0.2); CODE_ITERS / CODE_BATCH override. Each expert resumes after a kill
+# Environment: ITERS (default 300), BATCH (32), LR (2e-3, the official rate), TEMP (1: sampled rollouts), TRAIN_N
+# (train items per family, 4000), VALID_N (validation items, 200), THREADS (all cores). Per family (docs/svf.md,
+# measured on the stage-15 base): code runs CODE_ITERS (500) iterations; textvqa TEXTVQA_ITERS (300) at
+# TEXTVQA_LR (5e-3). Validation every 20 iterations keeps the best. Each expert resumes after a kill
 # (`t2 svf train --resume`); a finished one is kept unless its file is removed.
 set -e
 t2=$1; model=$2; work=$3
 [ -n "$t2" ] && [ -n "$model" ] && [ -n "$work" ] || { echo "usage: $0 T2_BINARY MODEL_DIR WORK_DIR [EXPERT ...]" >&2; exit 2; }
 shift 3
 names=${*:-textvqa math code reasoning dispatch}
-iters=${ITERS:-60}; batch=${BATCH:-32}; lr=${LR:-2e-3}; ntrain=${TRAIN_N:-4000}; nvalid=${VALID_N:-200}
+iters=${ITERS:-300}; batch=${BATCH:-32}; lr=${LR:-2e-3}; temp=${TEMP:-1}; ntrain=${TRAIN_N:-4000}; nvalid=${VALID_N:-200}
 thr=${THREADS:+--threads $THREADS}
 mkdir -p "$work/data" "$model/experts"
 "$t2" svf decompose --model "$model" --quiet
@@ -22,10 +23,11 @@ for x in $names; do
     out=$model/experts/$x.safetensors
     if [ -f "$out" ] && [ ! -d "$out.run" ]; then echo "$x: $out exists, kept"; continue; fi
     resume=""; [ -f "$out.run/checkpoint.safetensors" ] && resume=--resume
-    it=$iters; b=$batch; ve=10
-    [ "$x" = code ] && it=${CODE_ITERS:-400} b=${CODE_BATCH:-128} ve=20
+    it=$iters; r=$lr
+    [ "$x" = code ] && it=${CODE_ITERS:-500}
+    [ "$x" = textvqa ] && it=${TEXTVQA_ITERS:-300} r=${TEXTVQA_LR:-5e-3}
     "$t2" svf train --model "$model" --task "$x" --train "$work/data/$x-train.jsonl" --valid "$work/data/$x-valid.jsonl" \
-        --out "$out" --iters "$it" --batch "$b" --valid-every "$ve" --lr "$lr" $thr $resume
+        --out "$out" --iters "$it" --batch "$batch" --valid-every 20 --lr "$r" --temp "$temp" $thr $resume
     # the run directory (log, curve, checkpoint) goes beside the work, not into the shipped model
     rm -rf "$work/$x.run" && mv "$out.run" "$work/$x.run"
 done
