@@ -8,6 +8,7 @@
 // refused; --objective nll lowers the reference answers' NLL; --baseline mean zeroes the gradient of a batch whose rewards are all equal. That the reward rises is checked on the shipped t2-tiny (tests/test_t2_tiny.c): on this
 // 2-layer, 64-wide fixture the greedy answers barely move within a test's budget.
 #include "testutil.h"
+#include <cJSON.h>
 #include "core/error.h"
 #include "core/util.h"
 #include <math.h>
@@ -123,6 +124,30 @@ int main(int argc, char **argv) {
     rc = t2_test_sh(&out, "'%s' svf show --model '%s/run/model' --expert '%s/never1.safetensors' 2>&1", e.t2, e.work, e.work);
     T2_CHECK(rc == 0 && out && strstr(out, "\"baseline\":\"mean\""), "the expert's settings lack the baseline: %s", out);
     free(out);
+    // the settings stay JSON whatever the paths hold: a model directory reached through a quote, a
+    // backslash and over 1 KB of folder names (it once went through a 1 KB printf buffer, unescaped)
+    {
+        char dir[1600];
+        int len = snprintf(dir, sizeof dir, "%s/q\"uo\\te", e.work);
+        for (int k = 0; k < 5; k++) {
+            len += snprintf(dir + len, sizeof dir - (size_t)len, "/");
+            for (int i = 0; i < 240; i++) dir[len++] = (char)('a' + k);
+            dir[len] = 0;
+        }
+        rc = t2_test_sh(&out, "mkdir -p '%s' && ln -sfn '%s/run/model' '%s/model' && '%s' svf train --model '%s/model' --train "
+                              "'%s/data/yes-train.jsonl' --out '%s/long.safetensors' --task 'y\"s' --iters 1 --batch 2 -q 2>&1 && "
+                              "'%s' svf show --model '%s/model' --expert '%s/long.safetensors' | sed -n 's/^  settings //p'",
+                        dir, e.work, dir, e.t2, dir, e.work, e.work, e.t2, dir, e.work);
+        cJSON *j = rc == 0 && out ? cJSON_Parse(out) : NULL;
+        const char *m = cJSON_GetStringValue(cJSON_GetObjectItem(j, "model"));
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(j, "task"));
+        char want[1700];
+        snprintf(want, sizeof want, "%s/model", dir);
+        T2_CHECK(m && !strcmp(m, want) && t && !strcmp(t, "y\"s") && cJSON_GetNumberValue(cJSON_GetObjectItem(j, "iters")) == 1,
+                 "settings of a run with a %zu-character model path: %.200s", strlen(want), out ? out : "(none)");
+        cJSON_Delete(j);
+        free(out);
+    }
     // refusals
     rc = t2_test_sh(&out, "'%s' svf train --model '%s/run/model' --train '%s/data/yes-train.jsonl' --out '%s/yes.safetensors' %s 2>&1",
                     e.t2, e.work, e.work, e.work, common);

@@ -13,6 +13,7 @@
 //   4. global-norm clipping and Adam (no weight decay) on the concatenated z.
 // Validation every N iterations keeps the best expert (the official recipe's model selection).
 #include "train/svf_train.h"
+#include <cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -260,6 +261,32 @@ static int evaluate(ctx *c, const t2_eval_set *set, int n, double *score) {
     return 0;
 }
 
+// The run's settings as a JSON object (stored in the expert and the checkpoint): cJSON escapes the
+// strings (a model path with quotes or backslashes) and sets no length limit. NULL on no memory.
+static char *settings_json(const t2_svf_train_opts *o) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "task", o->task ? o->task : "");
+    cJSON_AddStringToObject(j, "model", o->model_dir);
+    cJSON_AddStringToObject(j, "param", t2_svf_param_name(o->param));
+    cJSON_AddNumberToObject(j, "iters", o->iters);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "clip", o->clip);
+    cJSON_AddNumberToObject(j, "kl", o->kl);
+    cJSON_AddNumberToObject(j, "temperature", o->temperature);
+    cJSON_AddStringToObject(j, "baseline", o->baseline ? "mean" : "none");
+    cJSON_AddStringToObject(j, "objective", o->nll ? "nll" : "reinforce");
+    cJSON_AddNumberToObject(j, "max_new", o->max_new);
+    char seed[24];   // exact: a double would round seeds above 2^53
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    cJSON_AddRawToObject(j, "seed", seed);
+    cJSON_AddNumberToObject(j, "train_items", o->train->n);
+    cJSON_AddNumberToObject(j, "valid_items", o->valid ? o->valid->n : 0);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
 static uint64_t mix64(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -322,13 +349,7 @@ int t2_svf_train_run(const t2_svf_train_opts *o) {
         dz = t2_malloc(sizeof(float) * c.e->n);
         R = t2_calloc((size_t)o->batch, sizeof *R);
         rc = t2_adamw_init(&adam, c.e->n) || t2_mkdirs(run);
-        char buf[1024];
-        snprintf(buf, sizeof buf,
-                 "{\"task\":\"%s\",\"model\":\"%s\",\"param\":\"%s\",\"iters\":%d,\"batch\":%d,\"lr\":%g,\"clip\":%g,"
-                 "\"kl\":%g,\"temperature\":%g,\"baseline\":\"%s\",\"objective\":\"%s\",\"max_new\":%d,\"seed\":%llu,\"train_items\":%d,\"valid_items\":%d}",
-                 o->task ? o->task : "", o->model_dir, t2_svf_param_name(o->param), o->iters, o->batch, o->lr, o->clip,
-                 o->kl, o->temperature, o->baseline ? "mean" : "none", o->nll ? "nll" : "reinforce", o->max_new, (unsigned long long)o->seed, o->train->n, o->valid ? o->valid->n : 0);
-        settings = t2_strdup(buf);
+        if (rc == 0 && !(settings = settings_json(o))) rc = t2_fail("svf train: out of memory");
     }
     t2_rng rng;
     t2_rng_seed(&rng, o->seed);
