@@ -117,9 +117,11 @@ int t2_cmd_bench(int argc, char **argv) {
     double rss = t2_peak_rss() / 1048576.0;
     double params = t2_lm_param_count(lm) / 1e6;
     if (json) {
-        printf("{\"model\": \"%s\", \"arch\": \"%s\", \"params_m\": %.2f, \"dtype\": \"%s\", \"threads\": %d, "
+        printf("{\"model\": ");
+        t2_cli_json_string(stdout, dir, strlen(dir));
+        printf(", \"arch\": \"%s\", \"params_m\": %.2f, \"dtype\": \"%s\", \"threads\": %d, "
                "\"simd\": \"%s\", \"blas_core\": \"%s\", \"reps\": %d",
-               dir, t2_arch_name(cfg->arch), params, t2_lm_dtype_name(lm), t2_vlm_threads(vm), t2_simd_name(),
+               t2_arch_name(cfg->arch), params, t2_lm_dtype_name(lm), t2_vlm_threads(vm), t2_simd_name(),
                t2_blas_core(), reps);
         if (n_prompt > 0) printf(", \"pp\": {\"n\": %d, \"tok_s\": %.2f, \"sd\": %.2f}", n_prompt, ppm, pps);
         if (n_gen > 0) printf(", \"tg\": {\"n\": %d, \"tok_s\": %.2f, \"sd\": %.2f}", n_gen, tgm, tgs);

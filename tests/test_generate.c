@@ -164,6 +164,15 @@ int main(int argc, char **argv) {
                         e.t2, e.t2);
     T2_CHECK(rc == 0 && strstr(log, "generate") && strstr(log, "--dump-logits") && strstr(log, "pp"), "help texts");
     free(log);
+    // bench --json is one JSON object, the model path escaped (reached here through a quote and a backslash)
+    rc = t2_test_sh(&log, "ln -sfn '%s' '%s/be\"n\\ch' && '%s' bench --model '%s/be\"n\\ch' -p 8 -n 4 -r 1 --json | "
+                          "python3 -c 'import json,sys; j=json.load(sys.stdin); "
+                          "assert j[\"model\"].endswith(\"/be\\\"n\\\\ch\"), j[\"model\"]; "
+                          "assert j[\"pp\"][\"n\"] == 8 and j[\"tg\"][\"n\"] == 4 and j[\"pp\"][\"tok_s\"] > 0 and j[\"tg\"][\"tok_s\"] > 0, j; "
+                          "print(\"ok\")' 2>&1",
+                    dir, e.work, e.t2, e.work);
+    T2_CHECK(rc == 0 && log && strstr(log, "ok"), "bench --json: rc %d '%s'", rc, log);
+    free(log);
     rc = t2_test_sh(&log, "'%s' frobnicate 2>&1", e.t2);
     T2_CHECK(rc == 2 && strstr(log, "unknown command"), "unknown command: rc %d '%s'", rc, log);
     free(log);
