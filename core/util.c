@@ -14,6 +14,8 @@
 char *t2_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return t2_fail_null("%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;   // a directory opens, and ftell then says LONG_MAX
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) { fclose(f); return t2_fail_null("%s: is a directory, not a file", path); }
     if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return t2_fail_null("%s: cannot seek", path); }
     long n = ftell(f);
     if (n < 0) { fclose(f); return t2_fail_null("%s: cannot tell size", path); }

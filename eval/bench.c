@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "eval/metrics.h"
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -120,13 +121,12 @@ static void item_free(t2_eval_item *it) {
     memset(it, 0, sizeof *it);
 }
 
-// A JSON id (string or integral number) as a malloc'd string; NULL if neither.
-static char *id_string(const cJSON *v) {
+char *t2_eval_id_string(const cJSON *v) {
     char buf[64];
     if (cJSON_IsString(v) && v->valuestring[0]) return t2_strdup(v->valuestring);
     if (!cJSON_IsNumber(v)) return NULL;
     double d = v->valuedouble;
-    if (d == (double)(long long)d) snprintf(buf, sizeof buf, "%lld", (long long)d);
+    if (fabs(d) < 9.2e18 && d == floor(d)) snprintf(buf, sizeof buf, "%lld", (long long)d);   // in long long's range
     else snprintf(buf, sizeof buf, "%.17g", d);
     return t2_strdup(buf);
 }
@@ -180,7 +180,7 @@ static int get_str(reader *r, const cJSON *o, const char *key, char **out, int r
 static int get_id(reader *r, const cJSON *o, const char *key, char **out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v) return bad(r, "missing \"%s\"", key);
-    if (!(*out = id_string(v))) return bad(r, "\"%s\" is not a non-empty string or a number", key);
+    if (!(*out = t2_eval_id_string(v))) return bad(r, "\"%s\" is not a non-empty string or a number", key);
     return 0;
 }
 
@@ -193,7 +193,7 @@ static int str_list(reader *r, const cJSON *v, const char *what, int allow_num, 
     int i = 0;
     const cJSON *x;
     cJSON_ArrayForEach(x, v) {
-        char *s = cJSON_IsString(x) ? t2_strdup(x->valuestring) : (allow_num && cJSON_IsNumber(x)) ? id_string(x) : NULL;
+        char *s = cJSON_IsString(x) ? t2_strdup(x->valuestring) : (allow_num && cJSON_IsNumber(x)) ? t2_eval_id_string(x) : NULL;
         if (!s) {
             for (int j = 0; j < i; j++) free(l[j]);
             free(l);
@@ -316,7 +316,7 @@ static int load_data_list(reader *r, t2_bench_kind kind) {
         t2_eval_item it = {0};
         r->why[0] = 0;
         int ok = kind == T2_BENCH_TEXTVQA ? textvqa_item(r, o, &it) : docvqa_item(r, o, &it);
-        char *id = it.id ? t2_strdup(it.id) : id_string(cJSON_GetObjectItemCaseSensitive(
+        char *id = it.id ? t2_strdup(it.id) : t2_eval_id_string(cJSON_GetObjectItemCaseSensitive(
                                                   o, kind == T2_BENCH_TEXTVQA ? "question_id" : "questionId"));
         rc = finish(r, ok, &it, i++, 0, id);
         free(id);
@@ -373,7 +373,7 @@ static int vqa_item(reader *r, const cJSON *q, const strmap *ann, const char *su
     if (get_id(r, q, "question_id", &it->id) || get_str(r, q, "question", &it->question, 1)) return -1;
     const cJSON *img = cJSON_GetObjectItemCaseSensitive(q, "image_id");
     if (!img) return bad(r, "missing \"image_id\"");
-    if (!cJSON_IsNumber(img) || img->valuedouble < 0 || img->valuedouble != (double)(long long)img->valuedouble)
+    if (!cJSON_IsNumber(img) || img->valuedouble < 0 || img->valuedouble >= 1e15 || img->valuedouble != floor(img->valuedouble))
         return bad(r, "\"image_id\" is not a non-negative integer");
     const map_slot *s = map_find(ann, it->id);
     if (!s) return bad(r, "no annotation for question_id %s in %s", it->id, r->ann_file);
@@ -427,7 +427,7 @@ static int load_vqa(reader *r, t2_bench_kind kind, const char *annotations) {
     int i = 0;
     const cJSON *a;
     cJSON_ArrayForEach(a, as) {
-        char *qid = id_string(cJSON_GetObjectItemCaseSensitive(a, "question_id"));
+        char *qid = t2_eval_id_string(cJSON_GetObjectItemCaseSensitive(a, "question_id"));
         if (!qid) {
             rc = t2_fail("%s: annotation %d: missing or bad \"question_id\"", annotations, i);
             goto done;
@@ -446,7 +446,7 @@ static int load_vqa(reader *r, t2_bench_kind kind, const char *annotations) {
     cJSON_ArrayForEach(q, qs) {
         t2_eval_item it = {0};
         int ok = vqa_item(r, q, &ann, subtype, &it, t2_bench_name(kind));
-        char *id = id_string(cJSON_GetObjectItemCaseSensitive(q, "question_id"));
+        char *id = t2_eval_id_string(cJSON_GetObjectItemCaseSensitive(q, "question_id"));
         rc = finish(r, ok, &it, i++, 0, id);
         free(id);
         if (rc) break;
@@ -485,7 +485,7 @@ static int jsonl_item(reader *r, const cJSON *o, t2_eval_item *it) {
     const cJSON *one = cJSON_GetObjectItemCaseSensitive(o, "answer");
     if (!ans && (cJSON_IsString(one) || cJSON_IsNumber(one))) {   // a single "answer" is accepted too
         it->answers = t2_malloc(sizeof *it->answers);
-        it->answers[0] = cJSON_IsString(one) ? t2_strdup(one->valuestring) : id_string(one);
+        it->answers[0] = cJSON_IsString(one) ? t2_strdup(one->valuestring) : t2_eval_id_string(one);
         it->n_answers = 1;
         if (!it->answers[0]) { bad(r, "\"answer\" is not an integer or a string"); goto fail; }
     } else if (get_answers(r, o, "answers", 1, 0, it)) goto fail;
@@ -525,7 +525,7 @@ fail:
 static int gsm8k_item(reader *r, const cJSON *o, t2_eval_item *it, int index) {
     const cJSON *idv = cJSON_GetObjectItemCaseSensitive(o, "id");
     if (idv) {
-        if (!(it->id = id_string(idv))) return bad(r, "\"id\" is not a string or a number");
+        if (!(it->id = t2_eval_id_string(idv))) return bad(r, "\"id\" is not a string or a number");
     } else {
         char buf[32];
         snprintf(buf, sizeof buf, "%d", index);
@@ -616,7 +616,7 @@ static int load_jsonl(reader *r, t2_bench_kind kind) {
         else if (kind == T2_BENCH_GSM8K) ok = gsm8k_item(r, o, &it, index);
         else if (kind == T2_BENCH_ARC) ok = arc_item(r, o, &it);
         else ok = jsonl_item(r, o, &it);
-        char *id = o ? id_string(cJSON_GetObjectItemCaseSensitive(o, "id")) : NULL;
+        char *id = o ? t2_eval_id_string(cJSON_GetObjectItemCaseSensitive(o, "id")) : NULL;
         if (!id && it.id) id = t2_strdup(it.id);
         rc = finish(r, ok, &it, index++, line, id);
         free(id);

@@ -52,6 +52,11 @@ const char *t2_bench_name(t2_bench_kind k);
 int t2_eval_load(t2_bench_kind kind, const char *data, const char *annotations, const char *images, int skip_bad,
                  t2_eval_set *out);
 void t2_eval_set_free(t2_eval_set *s);
+
+// A JSON id (a non-empty string, or a number: integral ones without a fraction) as a malloc'd string, as
+// items' ids are read; NULL if neither. Predictions files name items the same way.
+struct cJSON;
+char *t2_eval_id_string(const struct cJSON *v);
 // Contract: score PRED for ITEM with the item's metric, in [0, 1].
 double t2_eval_score(const t2_eval_item *item, const char *pred);
 

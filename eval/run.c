@@ -195,50 +195,73 @@ static void write_sample(FILE *f, const t2_eval_item *it, const char *prompt, co
 }
 
 // ---------------------------------------------------------------------------------------------
-// Resume: the ids (and scores) of the complete lines of an earlier samples.jsonl.
+// Items by id (resume, scoring a predictions file): the set's ids sorted once, then binary search.
 
-typedef struct { char **ids; double *scores; int n; } done_set;
+typedef struct { const char *id; int item; } id_ref;
 
-static int done_find(const done_set *d, const char *id) {
-    for (int i = 0; i < d->n; i++) if (!strcmp(d->ids[i], id)) return i;
-    return -1;
+static int id_ref_cmp(const void *a, const void *b) { return strcmp(((const id_ref *)a)->id, ((const id_ref *)b)->id); }
+
+static id_ref *id_index(const t2_eval_set *set) {
+    id_ref *ix = t2_malloc(sizeof *ix * (size_t)(set->n ? set->n : 1));
+    for (int i = 0; i < set->n; i++) ix[i] = (id_ref){set->items[i].id, i};
+    qsort(ix, (size_t)set->n, sizeof *ix, id_ref_cmp);
+    return ix;
 }
 
-static void done_free(done_set *d) {
-    for (int i = 0; i < d->n; i++) free(d->ids[i]);
-    free(d->ids);
-    free(d->scores);
+// The item whose id is ID, or -1.
+static int id_find(const id_ref *ix, int n, const char *id) {
+    id_ref key = {id, -1};
+    const id_ref *r = bsearch(&key, ix, (size_t)n, sizeof *ix, id_ref_cmp);
+    return r ? r->item : -1;
 }
 
-// Reads PATH's complete lines; rewrites the file without a torn last line.
-static int load_done(const char *path, done_set *d) {
+// ---------------------------------------------------------------------------------------------
+// Resume: the scores of the items an earlier run's samples.jsonl finished (NAN: not finished).
+
+typedef struct { double *score; int n; } done_set;
+
+static int is_done(const done_set *d, int item) { return d->score && !isnan(d->score[item]); }
+
+static void done_free(done_set *d) { free(d->score); }
+
+// Reads PATH's complete lines; rewrites the file without a torn last line (a line without its newline
+// was being written when the run died). Any other line must be a sample of an item of SET, once, with
+// a score in [0, 1]: otherwise the file belongs to another run, and resuming it would mix the two.
+static int load_done(const char *path, const t2_eval_set *set, done_set *d) {
     memset(d, 0, sizeof *d);
+    d->score = t2_malloc(sizeof(double) * (size_t)(set->n ? set->n : 1));
+    for (int i = 0; i < set->n; i++) d->score[i] = NAN;
     if (!t2_file_exists(path)) return 0;
     size_t len;
     char *text = t2_read_file(path, &len);
     if (!text) return -1;
-    size_t good = 0, cap = 0;
-    for (char *p = text; *p;) {
+    id_ref *ix = id_index(set);
+    size_t good = 0;
+    int rc = 0, line = 0;
+    for (char *p = text; *p && rc == 0;) {
         char *nl = strchr(p, '\n');
-        if (!nl) break;   // a line without its newline was being written when the run died
+        if (!nl) break;
         *nl = 0;
+        line++;
         cJSON *j = cJSON_Parse(p);
         const char *id = j ? t2_json_str(j, "id", NULL) : NULL;
-        if (!id) { cJSON_Delete(j); *nl = '\n'; break; }
-        if ((size_t)d->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            d->ids = t2_realloc(d->ids, sizeof(char *) * cap);
-            d->scores = t2_realloc(d->scores, sizeof(double) * cap);
-        }
-        d->ids[d->n] = t2_strdup(id);
-        d->scores[d->n++] = t2_json_num(j, "score", 0);
+        cJSON *sc = j ? cJSON_GetObjectItemCaseSensitive(j, "score") : NULL;
+        int item = id ? id_find(ix, set->n, id) : -1;
+        if (!id) rc = t2_fail("%s: line %d is not a sample (a JSON object with an \"id\")", path, line);
+        else if (item < 0)
+            rc = t2_fail("%s: line %d: id '%s' is not in the data: these samples are another benchmark's (use another --out, "
+                         "or run without --resume)", path, line, id);
+        else if (!isnan(d->score[item])) rc = t2_fail("%s: line %d: id '%s' appears twice", path, line, id);
+        else if (!cJSON_IsNumber(sc) || !(sc->valuedouble >= 0 && sc->valuedouble <= 1))
+            rc = t2_fail("%s: line %d (id '%s'): \"score\" is not a number in [0, 1]", path, line, id);
+        else d->score[item] = sc->valuedouble, d->n++;
         cJSON_Delete(j);
         *nl = '\n';
         p = nl + 1;
         good = (size_t)(p - text);
     }
-    int rc = 0;
-    if (good != len) rc = t2_write_file_atomic(path, text, good);
+    free(ix);
+    if (rc == 0 && good != len) rc = t2_write_file_atomic(path, text, good);
     free(text);
     return rc;
 }
@@ -302,7 +325,7 @@ static int take_rows(t2_vlm *m, const t2_eval_set *set, int i, int total, const 
     int nb = 0;
     for (int j = i; j < total && nb < EVAL_IMAGE_BATCH; j++) {
         const t2_eval_item *it = &set->items[j];
-        if (!it->image || done_find(done, it->id) >= 0) continue;
+        if (!it->image || is_done(done, j)) continue;
         if (t2_image_load(it->image, &ims[nb], 0)) {
             if (j == i) return -1;
             break;   // that item reports its own error when it runs
@@ -392,9 +415,20 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
     if (t2_path_join(path, sizeof path, o->out_dir, "samples.jsonl")) return -1;
     done_set done = {0};
     if (o->resume) {
-        if (load_done(path, &done)) return -1;
+        if (load_done(path, set, &done)) { done_free(&done); return -1; }
     } else if (t2_file_exists(path) && unlink(path) != 0) {
         return t2_fail("%s: cannot remove the previous samples: %s", path, strerror(errno));
+    }
+    // results.json and chart.png describe a finished run: the one being replaced or resumed is not,
+    // so they go now and come back when this run finishes (a failed run leaves no stale score).
+    static const char *const finished[] = {"results.json", "chart.png"};
+    for (int i = 0; i < 2; i++) {
+        char old[4096];
+        if (t2_path_join(old, sizeof old, o->out_dir, finished[i])) { done_free(&done); return -1; }
+        if (t2_file_exists(old) && unlink(old) != 0) {
+            done_free(&done);
+            return t2_fail("%s: cannot remove: %s", old, strerror(errno));
+        }
     }
     FILE *f = fopen(path, "a");
     if (!f) { done_free(&done); return t2_fail("%s: cannot open for writing: %s", path, strerror(errno)); }
@@ -448,8 +482,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         // The next chunk: up to nb items not finished in an earlier run.
         int idx[EVAL_BATCH], nc = 0;
         for (; i < total && nc < nb; i++) {
-            int di = done_find(&done, set->items[i].id);
-            if (di >= 0) accs_add(&a, &set->items[i], done.scores[di]);
+            if (is_done(&done, i)) accs_add(&a, &set->items[i], done.score[i]);
             else idx[nc++] = i;
         }
         if (nc == 0) break;
@@ -460,6 +493,7 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
         char *shown[EVAL_BATCH] = {0};
         t2_adapt_choice choice[EVAL_BATCH];
         int started = 0, prepared = 0, H = cfg->hidden_size;
+        memset(ps, 0, sizeof ps);   // all nc are freed below, also those after an item that failed
         for (int k = 0; k < nc && rc == 0; k++) {   // the prompts (images from the batch cache)
             const t2_eval_item *it = &set->items[idx[k]];
             char *text = NULL;
@@ -588,55 +622,70 @@ int t2_eval_run(t2_vlm *m, const t2_eval_set *set, const t2_eval_opts *o, t2_eva
 // ---------------------------------------------------------------------------------------------
 // Scoring a predictions file
 
-// Reads PREDICTIONS into parallel arrays of (id, answer).
+// One prediction: PATH's entry / line J as (id, answer); returns 0, or fails naming where.
+static int prediction_of(const char *path, const cJSON *j, int arr, int where, char **id, char **answer) {
+    const cJSON *idj = cJSON_GetObjectItemCaseSensitive(j, "question_id");
+    if (!idj) idj = cJSON_GetObjectItemCaseSensitive(j, "id");
+    if (!idj) idj = cJSON_GetObjectItemCaseSensitive(j, "doc_id");
+    const cJSON *aj = cJSON_GetObjectItemCaseSensitive(j, "answer");
+    if (!aj) aj = cJSON_GetObjectItemCaseSensitive(j, "prediction");
+    if (!aj) aj = cJSON_GetObjectItemCaseSensitive(j, "filtered_resps");
+    if (cJSON_IsArray(aj)) aj = cJSON_GetArrayItem(aj, 0);
+    *id = t2_eval_id_string(idj);   // numeric ids as the benchmark readers write them
+    if (!*id || !cJSON_IsString(aj)) {
+        free(*id);
+        return arr ? t2_fail("%s: entry %d needs \"question_id\" (or \"id\") and \"answer\"", path, where)
+                   : t2_fail("%s: line %d needs \"id\" and \"prediction\"", path, where);
+    }
+    *answer = t2_strdup(aj->valuestring);
+    return 0;
+}
+
+// Reads PREDICTIONS (a JSON array, or JSONL: blank lines skipped, lines counted as an editor does)
+// into parallel arrays of (id, answer).
 static int load_predictions(const char *path, char ***ids, char ***answers, int *n) {
     size_t len;
     char *text = t2_read_file(path, &len);
     if (!text) return -1;
     *n = 0;
     int cap = 0, rc = 0;
-    const char *p = text;
-    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') p++;
-    cJSON *arr = *p == '[' ? cJSON_Parse(text) : NULL;
-    if (*p == '[' && !arr) { free(text); return t2_fail("%s: invalid JSON", path); }
-    int line_no = 0;
-    char *save = NULL, *line = arr ? NULL : strtok_r(text, "\n", &save);
-    for (int i = 0;; i++) {
-        cJSON *j;
+    char *p = text;
+    if (!strncmp(p, "\xEF\xBB\xBF", 3)) p += 3;   // a UTF-8 byte-order mark
+    const char *q = p;
+    while (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t') q++;
+    cJSON *arr = NULL;
+    if (*q == '[' && !(arr = cJSON_Parse(q))) { free(text); return t2_fail("%s: invalid JSON", path); }
+    int count = arr ? cJSON_GetArraySize(arr) : 0, line_no = 0;
+    for (int i = 0; rc == 0; i++) {
+        char *id, *answer;
         if (arr) {
-            if (i >= cJSON_GetArraySize(arr)) break;
-            j = cJSON_GetArrayItem(arr, i);
+            if (i >= count) break;
+            rc = prediction_of(path, cJSON_GetArrayItem(arr, i), 1, i + 1, &id, &answer);
         } else {
-            if (!line) break;
+            if (!*p) break;
+            char *nl = strchr(p, '\n'), *next = nl ? nl + 1 : p + strlen(p);
+            if (nl) *nl = 0;
             line_no++;
-            j = cJSON_Parse(line);
+            char *line = p;
+            p = next;
+            size_t ll = strlen(line);
+            while (ll && (line[ll - 1] == '\r' || line[ll - 1] == ' ' || line[ll - 1] == '\t')) line[--ll] = 0;
+            while (*line == ' ' || *line == '\t') line++;
+            if (!*line) continue;
+            cJSON *j = cJSON_Parse(line);
             if (!j) { rc = t2_fail("%s: line %d is not JSON", path, line_no); break; }
+            rc = prediction_of(path, j, 0, line_no, &id, &answer);
+            cJSON_Delete(j);
         }
-        char idbuf[64];
-        const cJSON *idj = cJSON_GetObjectItemCaseSensitive(j, "question_id");
-        if (!idj) idj = cJSON_GetObjectItemCaseSensitive(j, "id");
-        if (!idj) idj = cJSON_GetObjectItemCaseSensitive(j, "doc_id");
-        const char *id = cJSON_IsString(idj) ? idj->valuestring : NULL;
-        if (cJSON_IsNumber(idj)) { snprintf(idbuf, sizeof idbuf, "%.0f", idj->valuedouble); id = idbuf; }
-        const cJSON *aj = cJSON_GetObjectItemCaseSensitive(j, "answer");
-        if (!aj) aj = cJSON_GetObjectItemCaseSensitive(j, "prediction");
-        if (!aj) aj = cJSON_GetObjectItemCaseSensitive(j, "filtered_resps");
-        if (cJSON_IsArray(aj)) aj = cJSON_GetArrayItem(aj, 0);
-        if (!id || !cJSON_IsString(aj)) {
-            rc = arr ? t2_fail("%s: entry %d needs \"question_id\" (or \"id\") and \"answer\"", path, i + 1)
-                     : t2_fail("%s: line %d needs \"id\" and \"prediction\"", path, line_no);
-            if (!arr) cJSON_Delete(j);
-            break;
-        }
+        if (rc) break;
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
             *ids = t2_realloc(*ids, sizeof(char *) * (size_t)cap);
             *answers = t2_realloc(*answers, sizeof(char *) * (size_t)cap);
         }
-        (*ids)[*n] = t2_strdup(id);
-        (*answers)[*n] = t2_strdup(aj->valuestring);
+        (*ids)[*n] = id;
+        (*answers)[*n] = answer;
         (*n)++;
-        if (!arr) { cJSON_Delete(j); line = strtok_r(NULL, "\n", &save); }
     }
     cJSON_Delete(arr);
     free(text);
@@ -649,6 +698,30 @@ int t2_eval_score_file(const t2_eval_set *set, const char *predictions, const t2
     int n = 0;
     double t0 = t2_now();
     int rc = load_predictions(predictions, &ids, &answers, &n);
+    // each prediction to its item: unknown ids and second predictions of an item are counted and
+    // reported; no prediction for any item is an error (the wrong file, or ids of another form)
+    int total = o->limit > 0 && o->limit < set->n ? o->limit : set->n;
+    int *pred = t2_malloc(sizeof(int) * (size_t)(set->n ? set->n : 1));
+    for (int i = 0; i < set->n; i++) pred[i] = -1;
+    int unknown = 0, twice = 0, matched = 0;
+    const char *first_unknown = NULL, *first_twice = NULL;
+    if (rc == 0) {
+        id_ref *ix = id_index(set);
+        for (int j = 0; j < n; j++) {
+            int item = id_find(ix, set->n, ids[j]);
+            if (item < 0) { if (!unknown++) first_unknown = ids[j]; }
+            else if (pred[item] >= 0) { if (!twice++) first_twice = ids[j]; }
+            else pred[item] = j, matched += item < total;
+        }
+        free(ix);
+        if (unknown) fprintf(stderr, "eval score: %s: %d prediction(s) name no item of the data (the first: id '%s'); ignored\n",
+                             predictions, unknown, first_unknown);
+        if (twice) fprintf(stderr, "eval score: %s: %d item(s) predicted more than once (the first: id '%s'); the first "
+                                   "prediction counts\n", predictions, twice, first_twice);
+        if (matched == 0 && total > 0)
+            rc = t2_fail("%s: none of its %d prediction(s) names an item of the data (%d items; the first id there: '%s')",
+                         predictions, n, total, set->items[0].id);
+    }
     FILE *f = NULL;
     char path[4096];
     if (rc == 0 && o->out_dir) {
@@ -656,11 +729,9 @@ int t2_eval_score_file(const t2_eval_set *set, const char *predictions, const t2
         else if (!(f = fopen(path, "w"))) rc = t2_fail("%s: cannot open for writing: %s", path, strerror(errno));
     }
     accs a = {0};
-    int total = o->limit > 0 && o->limit < set->n ? o->limit : set->n;
     for (int i = 0; rc == 0 && i < total; i++) {
         const t2_eval_item *it = &set->items[i];
-        int k = -1;
-        for (int j = 0; j < n && k < 0; j++) if (!strcmp(ids[j], it->id)) k = j;
+        int k = pred[i];
         double s = k >= 0 ? t2_eval_score(it, answers[k]) : 0.0;
         if (k < 0) a.missing++;
         accs_add(&a, it, s);
@@ -678,6 +749,7 @@ int t2_eval_score_file(const t2_eval_set *set, const char *predictions, const t2
     for (int j = 0; j < n; j++) { free(ids[j]); free(answers[j]); }
     free(ids);
     free(answers);
+    free(pred);
     accs_free(&a);
     return rc;
 }

@@ -98,6 +98,42 @@ int main(int argc, char **argv) {
     T2_CHECK(rc == 0 && !strcmp(full, torn), "torn-line resume: rc %d\n  full: %s\n  torn: %s\n%s", rc, full, torn, log);
     free(torn);
     free(log);
+    // --resume refuses a samples file that is not this run's, naming the line (it used to add any
+    // "score" it found, and to drop everything after a bad line as if it were torn)
+    static const struct { const char *edit, *expect; } badres[] = {
+        {"sed -i '2s/\"score\":[0-9.e+-]*/\"score\":57/'", "line 2 (id 'txt1'): \"score\" is not a number in [0, 1]"},
+        {"sed -i '2s/\"score\":[0-9.e+-]*/\"score\":\"abc\"/'", "\"score\" is not a number"},
+        {"sed -i '3s/\"id\":\"img2\"/\"id\":\"elsewhere7\"/'", "line 3: id 'elsewhere7' is not in the data"},
+        {"sed -i '3s/\"id\":\"img2\"/\"id\":\"img0\"/'", "line 3: id 'img0' appears twice"},
+        {"sed -i '2s/.*/not json/'", "line 2 is not a sample"},
+    };
+    for (size_t i = 0; i < sizeof badres / sizeof badres[0]; i++) {
+        rc = t2_test_sh(&log, "rm -rf '%s' && mkdir -p '%s' && head -n 5 '%s/samples.jsonl' > '%s/samples.jsonl' && %s '%s/samples.jsonl' && "
+                              "cp '%s/results.json' '%s/' && '%s' eval --model '%s' --bench jsonl --data '%s' --images '%s' --out '%s' "
+                              "-n 4 --resume -q 2>&1; echo rc=$?; wc -l < '%s/samples.jsonl'; ls '%s'",
+                        out3, out3, out1, out3, badres[i].edit, out3, out1, out3, e.t2, model, data, e.work, out3, out3, out3);
+        T2_CHECK(log && strstr(log, badres[i].expect) && strstr(log, "rc=1\n5\n") && strstr(log, "results.json"),
+                 "resume over a bad samples file (%s): %s", badres[i].expect, log);
+        free(log);
+    }
+    // An item that fails while its decode batch is being prepared (here: not UTF-8) is an error naming
+    // it, not a crash (the batch's later prompts were freed uninitialised); and the run it replaced
+    // leaves no results.json behind that would claim a score for the new, partial samples.
+    {
+        char badd[1100], outb[1100];
+        snprintf(badd, sizeof badd, "%s/badutf.jsonl", e.work);
+        snprintf(outb, sizeof outb, "%s/run-bad", e.work);
+        write_text(badd, "{\"id\": \"u1\", \"question\": \"What is 1 plus 1?\", \"answers\": [\"2\"]}\n"
+                         "{\"id\": \"u2\", \"question\": \"Wh\xff" "at?\", \"answers\": [\"x\"]}\n"
+                         "{\"id\": \"u3\", \"question\": \"What?\", \"answers\": [\"x\"]}\n"
+                         "{\"id\": \"u4\", \"question\": \"What?\", \"answers\": [\"x\"]}\n");
+        rc = t2_test_sh(&log, "rm -rf '%s' && cp -r '%s' '%s' && '%s' eval --model '%s' --bench jsonl --data '%s' --out '%s' -n 4 -q 2>&1; "
+                              "echo rc=$?; ls '%s'", outb, out1, outb, e.t2, model, badd, outb, outb);
+        T2_CHECK(log && strstr(log, "item 2 (id u2)") && strstr(log, "UTF-8") && strstr(log, "rc=1\n") &&
+                     !strstr(log, "results.json") && !strstr(log, "chart.png"),
+                 "a bad item mid-batch: %s", log);
+        free(log);
+    }
     // --quiet: nothing on stderr (the score table still goes to stdout)
     rc = t2_test_sh(&log, "'%s' eval --model '%s' --bench jsonl --data '%s' --images '%s' --out '%s/quiet' -n 4 -q 2>&1 >/dev/null",
                     e.t2, model, data, e.work, e.work);
@@ -122,6 +158,31 @@ int main(int argc, char **argv) {
     rc = t2_test_sh(&log, "'%s' eval score --bench jsonl --data '%s' --predictions '%s' --out '%s' 2>&1", e.t2, vq, pred, outs);
     T2_CHECK(rc == 0 && strstr(log, "| **overall** | 4 | 55.00 |") && strstr(log, "1 item(s) had no prediction"),
              "eval score: rc %d '%s'", rc, log);
+    free(log);
+
+    // Predictions files: JSONL with a byte-order mark, CRLF and blank lines scores the same; an error
+    // names the right line; no prediction for any item is an error; unknown ids and items predicted
+    // twice are reported; a directory is refused as such.
+    write_text(pred, "\xEF\xBB\xBF{\"id\": \"1\", \"prediction\": \"2\"}\r\n\r\n{\"id\": \"2\", \"prediction\": \"Dog.\"}\r\n"
+                     "   \n{\"id\": 3, \"prediction\": \"Yes\"}\n{\"id\": 3, \"prediction\": \"no\"}\n{\"id\": \"99\", \"prediction\": \"x\"}\n");
+    rc = t2_test_sh(&log, "'%s' eval score --bench jsonl --data '%s' --predictions '%s' 2>&1", e.t2, vq, pred);
+    T2_CHECK(rc == 0 && strstr(log, "| **overall** | 4 | 55.00 |") && strstr(log, "1 prediction(s) name no item of the data (the first: id '99')") &&
+                 strstr(log, "1 item(s) predicted more than once (the first: id '3')"),
+             "eval score, JSONL: rc %d '%s'", rc, log);
+    free(log);
+    write_text(pred, "{\"id\": \"1\", \"prediction\": \"2\"}\n\n\n{\"id\": \"2\", \"prediction\":\n");
+    rc = t2_test_sh(&log, "'%s' eval score --bench jsonl --data '%s' --predictions '%s' 2>&1", e.t2, vq, pred);
+    T2_CHECK(rc == 1 && strstr(log, "line 4 is not JSON"), "eval score, a bad line 4: rc %d '%s'", rc, log);
+    free(log);
+    static const char *const nomatch[] = {"", "[]", "[{\"question_id\": \"zzz\", \"answer\": \"5\"}]"};
+    for (int i = 0; i < 3; i++) {
+        write_text(pred, nomatch[i]);
+        rc = t2_test_sh(&log, "'%s' eval score --bench jsonl --data '%s' --predictions '%s' 2>&1", e.t2, vq, pred);
+        T2_CHECK(rc == 1 && strstr(log, "names an item of the data"), "eval score, predictions '%s': rc %d '%s'", nomatch[i], rc, log);
+        free(log);
+    }
+    rc = t2_test_sh(&log, "'%s' eval score --bench jsonl --data '%s' --predictions '%s' 2>&1", e.t2, vq, e.work);
+    T2_CHECK(rc == 1 && strstr(log, "is a directory"), "eval score, a directory: rc %d '%s'", rc, log);
     free(log);
 
     // --compare: both runs side by side.
