@@ -156,6 +156,13 @@ size_t t2_utf8_seq(const unsigned char *s, size_t n) {
     return need;
 }
 
+size_t t2_utf8_check(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, k;
+    while (i < n && (k = t2_utf8_seq(s + i, n - i)) > 0) i += k;
+    return i;
+}
+
 char *t2_utf8_sanitize(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     char *out = t2_malloc(3 * n + 1), *o = out;

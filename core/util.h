@@ -34,6 +34,8 @@ char *t2_strdup(const char *s);
 
 // Contract: length of the valid UTF-8 sequence at S (at most N bytes), 0 if S does not start one.
 size_t t2_utf8_seq(const unsigned char *s, size_t n);
+// Contract: the offset of S(n)'s first byte that is not valid UTF-8 (overlongs, surrogates, > U+10FFFF), or N.
+size_t t2_utf8_check(const char *s, size_t n);
 // Contract: a malloc'd copy of S(n) with every invalid UTF-8 byte replaced by U+FFFD.
 char *t2_utf8_sanitize(const char *s, size_t n);
 

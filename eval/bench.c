@@ -172,6 +172,8 @@ static int get_str(reader *r, const cJSON *o, const char *key, char **out, int r
     if (!v || cJSON_IsNull(v)) return required ? bad(r, "missing \"%s\"", key) : 0;
     if (!cJSON_IsString(v)) return bad(r, "\"%s\" is not a string", key);
     if (required && !v->valuestring[0]) return bad(r, "\"%s\" is empty", key);
+    size_t n = strlen(v->valuestring), at = t2_utf8_check(v->valuestring, n);
+    if (at < n) return bad(r, "\"%s\" is not valid UTF-8 (byte %zu)", key, at);
     *out = t2_strdup(v->valuestring);
     return 0;
 }
@@ -194,10 +196,12 @@ static int str_list(reader *r, const cJSON *v, const char *what, int allow_num, 
     const cJSON *x;
     cJSON_ArrayForEach(x, v) {
         char *s = cJSON_IsString(x) ? t2_strdup(x->valuestring) : (allow_num && cJSON_IsNumber(x)) ? t2_eval_id_string(x) : NULL;
-        if (!s) {
+        size_t at = s ? t2_utf8_check(s, strlen(s)) : 0;
+        if (!s || s[at]) {
             for (int j = 0; j < i; j++) free(l[j]);
             free(l);
-            return bad(r, "\"%s\"[%d] is not a string", what, i);
+            free(s);
+            return s ? bad(r, "\"%s\"[%d] is not valid UTF-8 (byte %zu)", what, i, at) : bad(r, "\"%s\"[%d] is not a string", what, i);
         }
         l[i++] = s;
     }

@@ -103,25 +103,6 @@ static int utf8_put(uint32_t c, char *o) {
     return 4;
 }
 
-// Offset of the first byte that is not valid UTF-8 (overlongs, surrogates, > U+10FFFF), or N.
-static size_t utf8_check(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = u[i];
-        if (c < 0x80) { i++; continue; }
-        int k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (!k || i + (size_t)k > n) return i;
-        for (int j = 1; j < k; j++) if ((u[i + j] & 0xC0) != 0x80) return i;
-        if (c == 0xE0 && u[i + 1] < 0xA0) return i;
-        if (c == 0xED && u[i + 1] > 0x9F) return i;
-        if (c == 0xF0 && u[i + 1] < 0x90) return i;
-        if (c == 0xF4 && u[i + 1] > 0x8F) return i;
-        i += (size_t)k;
-    }
-    return n;
-}
-
 // Unicode White_Space (Rust's char::is_whitespace, which HF uses for lstrip/rstrip).
 static int is_ws(uint32_t c) {
     return (c >= 9 && c <= 13) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
@@ -1016,7 +997,7 @@ static int enc_segment(enc_t *e, const char *s, size_t n, int first) {
 static int enc_init(enc_t *e, const t2_tokenizer *t, const char *text) {
     memset(e, 0, sizeof *e);
     e->t = t;
-    size_t bad = utf8_check(text, strlen(text));
+    size_t bad = t2_utf8_check(text, strlen(text));
     if (text[bad]) return t2_fail("tokenizer: text is not valid UTF-8 at byte %zu", bad);
     e->md = pcre2_match_data_create(1, NULL);
     return 0;

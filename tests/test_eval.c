@@ -116,22 +116,38 @@ int main(int argc, char **argv) {
                  "resume over a bad samples file (%s): %s", badres[i].expect, log);
         free(log);
     }
-    // An item that fails while its decode batch is being prepared (here: not UTF-8) is an error naming
-    // it, not a crash (the batch's later prompts were freed uninitialised); and the run it replaced
-    // leaves no results.json behind that would claim a score for the new, partial samples.
+    // An item that fails while its decode batch is being prepared (here: a prompt longer than the
+    // context) is an error naming it, not a crash (the batch's later prompts were freed uninitialised);
+    // and the run it replaced leaves no results.json behind that would claim a score for the new,
+    // partial samples.
     {
         char badd[1100], outb[1100];
-        snprintf(badd, sizeof badd, "%s/badutf.jsonl", e.work);
+        snprintf(badd, sizeof badd, "%s/long.jsonl", e.work);
         snprintf(outb, sizeof outb, "%s/run-bad", e.work);
-        write_text(badd, "{\"id\": \"u1\", \"question\": \"What is 1 plus 1?\", \"answers\": [\"2\"]}\n"
-                         "{\"id\": \"u2\", \"question\": \"Wh\xff" "at?\", \"answers\": [\"x\"]}\n"
-                         "{\"id\": \"u3\", \"question\": \"What?\", \"answers\": [\"x\"]}\n"
-                         "{\"id\": \"u4\", \"question\": \"What?\", \"answers\": [\"x\"]}\n");
+        FILE *lf = fopen(badd, "w");
+        fprintf(lf, "{\"id\": \"u1\", \"question\": \"What is 1 plus 1?\", \"answers\": [\"2\"]}\n{\"id\": \"u2\", \"question\": \"");
+        for (int i = 0; i < 3000; i++) fputs("what ", lf);
+        fprintf(lf, "?\", \"answers\": [\"x\"]}\n{\"id\": \"u3\", \"question\": \"What?\", \"answers\": [\"x\"]}\n"
+                    "{\"id\": \"u4\", \"question\": \"What?\", \"answers\": [\"x\"]}\n");
+        fclose(lf);
         rc = t2_test_sh(&log, "rm -rf '%s' && cp -r '%s' '%s' && '%s' eval --model '%s' --bench jsonl --data '%s' --out '%s' -n 4 -q 2>&1; "
                               "echo rc=$?; ls '%s'", outb, out1, outb, e.t2, model, badd, outb, outb);
-        T2_CHECK(log && strstr(log, "item 2 (id u2)") && strstr(log, "UTF-8") && strstr(log, "rc=1\n") &&
+        T2_CHECK(log && strstr(log, "item 2 (id u2)") && strstr(log, "context") && strstr(log, "rc=1\n") &&
                      !strstr(log, "results.json") && !strstr(log, "chart.png"),
                  "a bad item mid-batch: %s", log);
+        free(log);
+        // text that is not UTF-8 is refused when the file is read, naming the line and the field;
+        // --skip-bad skips that item
+        snprintf(badd, sizeof badd, "%s/badutf.jsonl", e.work);
+        write_text(badd, "{\"id\": \"u1\", \"question\": \"What is 1 plus 1?\", \"answers\": [\"2\"]}\n"
+                         "{\"id\": \"u2\", \"question\": \"Wh\xff" "at?\", \"answers\": [\"x\"]}\n"
+                         "{\"id\": \"u3\", \"question\": \"What?\", \"answers\": [\"x\", \"\xc3\"]}\n");
+        rc = t2_test_sh(&log, "'%s' eval --model '%s' --bench jsonl --data '%s' --out '%s' -n 4 -q 2>&1; echo rc=$?; "
+                              "'%s' eval --model '%s' --bench jsonl --data '%s' --out '%s' -n 4 --skip-bad 2>&1; echo rc=$?",
+                        e.t2, model, badd, outb, e.t2, model, badd, outb);
+        T2_CHECK(log && strstr(log, "line 2") && strstr(log, "\"question\" is not valid UTF-8 (byte 2)") && strstr(log, "rc=1\n") &&
+                     strstr(log, "| **overall** | 1 |") && strstr(log, "rc=0\n"),
+                 "text that is not UTF-8: %s", log);
         free(log);
     }
     // --quiet: nothing on stderr (the score table still goes to stdout)
