@@ -259,6 +259,7 @@ int t2_cmd_ask(int argc, char **argv) {
             fprintf(stderr, "t2: adapt %s chose %s (label '%s'); first pass %.1f ms = %.2f of the second pass\n", spec.text,
                     choice.choice, choice.label, choice.first_pass_s * 1e3,
                     t_prefill + res.t_decode > 0 ? choice.first_pass_s / (t_prefill + res.t_decode) : 0.0);
+        if (dsp && choice.note[0]) fprintf(stderr, "t2: adapt %s: %s\n", spec.text, choice.note);
     }
     fflush(stdout);
     t2_dispatcher_free(dsp);

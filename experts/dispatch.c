@@ -11,6 +11,7 @@
 #include <cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ int t2_adapt_parse(const char *s, t2_adapt_spec *out) {
             errno = 0;
             double v = strtod(num, &end);
             if (!*num || *end || errno || !isfinite(v)) return t2_fail("--adapt '%s': α '%s' is not a number", s, num);
+            if (fabs(v) > FLT_MAX) return t2_fail("--adapt '%s': α '%s' is beyond a float's range", s, num);
             char *nm = out->mix_names[out->n_mix];
             snprintf(nm, T2_ADAPT_NAME, "%.*s", (int)(eq - p), p);
             for (int k = 0; k < out->n_mix; k++)
@@ -321,7 +323,8 @@ static int first_on_text(void *ctx, const char *text, size_t len) {
     return last_box(f->buf, &b, &e);
 }
 
-// The first pass: the classification prompt, greedy, capped; its output into OUT.
+// The first pass: the classification prompt, greedy, capped; its output into OUT. 1 (no error) when
+// the classification prompt does not fit the context (*POSITIONS: its length).
 static int first_pass(t2_dispatcher *d, const char *question, const t2_image_rows *images, int n, first_out *out, int *positions) {
     t2_lm *lm = t2_vlm_lm(d->m);
     const t2_lm_config *cfg = t2_vlm_lm_cfg(d->m);
@@ -343,9 +346,10 @@ static int first_pass(t2_dispatcher *d, const char *question, const t2_image_row
     free(text);
     free(content);
     if (rc) return -1;
-    if (p.n + 1 >= n_ctx) {
+    if (p.n + 1 >= n_ctx) {   // the request alone may still fit: it is answered with the base weights
+        *positions = p.n;
         t2_prompt_free(&p);
-        return t2_fail("the first pass's prompt has %d positions, more than its %d-token context", p.n, n_ctx);
+        return 1;
     }
     t2_lm_state_rewind(d->st, 0);
     rc = t2_lm_forward(lm, d->st, p.ids, p.embeds, p.is_embed, p.n, d->logits, 0);
@@ -377,9 +381,15 @@ int t2_dispatcher_choose(t2_dispatcher *d, const char *question, const t2_image_
         if (t2_svf_apply(d->ad, first)) return -1;
         first_out out = {{0}, 0};
         int pos = 0;
-        if (first_pass(d, question, images, n, &out, &pos)) return -1;
+        int fit = first_pass(d, question, images, n, &out, &pos);
+        if (fit < 0) return -1;
         double fp = t2_now() - t0;
         t2_dispatcher_choice_of_text(d, out.buf, c);
+        if (fit == 1) {
+            const t2_lm_config *cfg = t2_vlm_lm_cfg(d->m);
+            snprintf(c->note, sizeof c->note, "the first pass's prompt has %d positions, more than its %d-token context: base weights",
+                     pos, d->o.n_ctx > 0 ? d->o.n_ctx : cfg->max_position < 4096 ? cfg->max_position : 4096);
+        }
         snprintf(c->strategy, sizeof c->strategy, "%s", kind_name(d->spec.kind));
         c->first_pass_s = fp;
         c->first_tokens = pos;
@@ -406,6 +416,7 @@ void t2_adapt_choice_json(struct cJSON *obj, const t2_adapt_choice *c) {
         cJSON_AddStringToObject(obj, "label", c->label);
         char *clean = t2_utf8_sanitize(c->first_text, strlen(c->first_text));
         cJSON_AddStringToObject(obj, "first_pass_output", clean);
+        if (c->note[0]) cJSON_AddStringToObject(obj, "first_pass_note", c->note);
         free(clean);
     }
     cJSON_AddStringToObject(obj, "choice", c->choice);

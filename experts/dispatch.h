@@ -58,6 +58,7 @@ typedef struct {
     char mix_names[T2_ADAPT_MAX_MIX][T2_ADAPT_NAME];
     float mix_alpha[T2_ADAPT_MAX_MIX];
     char first_text[160];               // the first pass's raw output (truncated)
+    char note[160];                     // why the first pass did not run ("" when it did)
     int first_tokens;                   // its prompt positions + generated tokens
     double first_pass_s;                // the first pass (prompt, prefill, decode)
     double apply_s;                     // t2_svf_apply (≈ 0 on a cache hit)

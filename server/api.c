@@ -194,7 +194,7 @@ static int parse_message(const cJSON *m, int i, const t2_srv_parse_opts *o, t2_s
         if (check_text(content->valuestring, field, e)) { free(buf); return -1; }
         append(&buf, &len, &cap, content->valuestring);
     } else if (cJSON_IsArray(content)) {
-        int j = 0;
+        int j = 0, images_before = rq->n_images;
         for (const cJSON *part = content->child; part; part = part->next, j++) {
             snprintf(field, sizeof field, "messages[%d].content[%d]", i, j);
             const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
@@ -225,6 +225,13 @@ static int parse_message(const cJSON *m, int i, const t2_srv_parse_opts *o, t2_s
                 return BAD(e, "invalid_value", "%s.type: '%s' is not supported (text, image_url)", field, type->valuestring);
             }
         }
+        int markers = 0;   // text parts are joined as they are: '<ima' + 'ge>' would make a marker
+        for (const char *q = strstr(buf, "<image>"); q; q = strstr(q + 1, "<image>")) markers++;
+        if (markers != rq->n_images - images_before) {
+            free(buf);
+            return BAD(e, "invalid_value", "messages[%d].content: the text parts joined contain '<image>' (send images as "
+                                           "image_url parts)", i);
+        }
     } else if (!(cJSON_IsNull(content) && !strcmp(r, "assistant"))) {
         free(buf);
         return BAD(e, "invalid_type", "messages[%d].content: expected a string or an array of content parts", i);
@@ -240,7 +247,7 @@ static int get_num(const cJSON *root, const char *key, double lo, double hi, int
     if (!cJSON_IsNumber(x)) return BAD(e, "invalid_type", "%s: expected a number", key);
     double d = x->valuedouble;
     if (integer && d != floor(d)) return BAD(e, "invalid_type", "%s: expected an integer, got %g", key, d);
-    if (!(d >= lo && d <= hi)) return BAD(e, "invalid_value", "%s: %g is out of range [%g, %g]", key, d, lo, hi);
+    if (!(d >= lo && d <= hi)) return BAD(e, "invalid_value", "%s: %.10g is out of range [%.10g, %.10g]", key, d, lo, hi);
     *v = d;
     return 1;
 }
@@ -356,6 +363,15 @@ void t2_srv_request_free(t2_srv_request *rq) {
     memset(rq, 0, sizeof *rq);
 }
 
+void t2_srv_printable(const char *in, char *out, size_t cap) {
+    size_t k = 0;
+    for (const unsigned char *u = (const unsigned char *)in; *u && k + 5 < cap; u++) {
+        if (*u < 0x20 || *u == 0x7f) k += (size_t)snprintf(out + k, cap - k, "\\x%02x", *u);
+        else out[k++] = (char)*u;
+    }
+    out[k] = 0;
+}
+
 // ---- adaptation ----
 
 int t2_srv_adapt_choose_with(t2_dispatcher *d, const char *strategy, const char *question, const t2_image_rows *images,
@@ -376,6 +392,7 @@ int t2_srv_adapt_choose_with(t2_dispatcher *d, const char *strategy, const char 
         const char *msg = t2_last_error();
         if (strstr(msg, "not available") || strstr(msg, "no expert named") || strstr(msg, "few-shot") || strstr(msg, "mixtures"))
             return BAD(e, "adapt_unavailable", "%s", msg);
+        if (strstr(msg, "is not finite")) return BAD(e, "invalid_adapt", "t2.adapt: %s", msg);
         return t2_srv_fail(e, 500, "server_error", "adapt_failed", "%s", msg);
     }
     snprintf(out->strategy, sizeof out->strategy, "%.63s", spec.text);
@@ -386,6 +403,7 @@ int t2_srv_adapt_choose_with(t2_dispatcher *d, const char *strategy, const char 
         out->mix_weights[k] = choice->mix_alpha[k];
     }
     out->first_pass_ms = choice->first_pass_s * 1e3;
+    snprintf(out->note, sizeof out->note, "%s", choice->note);
     return 0;
 }
 
@@ -402,5 +420,6 @@ void t2_srv_adapt_json(struct cJSON *obj, const t2_srv_adapt *a, double second_p
         for (int k = 0; k < a->n_mix; k++) cJSON_AddNumberToObject(mix, a->mix_names[k], a->mix_weights[k]);
     }
     cJSON_AddNumberToObject(obj, "first_pass_ms", round(a->first_pass_ms * 100) / 100);
+    if (a->note[0]) cJSON_AddStringToObject(obj, "first_pass_note", a->note);
     cJSON_AddNumberToObject(obj, "second_pass_ms", round(second_pass_ms * 100) / 100);
 }

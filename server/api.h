@@ -70,6 +70,9 @@ int t2_base64_decode(const char *s, size_t n, uint8_t **out, size_t *out_len, ch
 // with a message in ERR(cap).
 char *t2_srv_media_path(const char *dir, const char *name, char *err, size_t cap);
 
+// Contract: IN into OUT(cap) for a log line: control bytes as \xNN, cut to fit.
+void t2_srv_printable(const char *in, char *out, size_t cap);
+
 // How a request was answered by the adaptation layer (Transformer² two-pass inference).
 #define T2_SRV_MAX_MIX 16
 typedef struct {
@@ -79,6 +82,7 @@ typedef struct {
     char mix_names[T2_SRV_MAX_MIX][64];
     float mix_weights[T2_SRV_MAX_MIX];
     double first_pass_ms;     // the dispatch pass
+    char note[160];           // why the first pass did not run ("" when it did)
 } t2_srv_adapt;
 
 // Contract: THE place where the adaptation strategy is chosen and applied before the answering pass:

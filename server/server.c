@@ -91,7 +91,9 @@ static MHD_RESULT send_json(struct MHD_Connection *c, int status, char *j) {
 
 static void log_line(const t2_server *s, const char *method, const char *url, int status, double t0) {
     if (s->o.quiet) return;
-    fprintf(stderr, "t2 serve: %s %s %d %.1f ms\n", method, url, status, (t2_now() - t0) * 1e3);
+    char safe[512];   // the URL as the client sent it (decoded), on one line
+    t2_srv_printable(url, safe, sizeof safe);
+    fprintf(stderr, "t2 serve: %s %s %d %.1f ms\n", method, safe, status, (t2_now() - t0) * 1e3);
 }
 
 static MHD_RESULT send_error(t2_server *s, struct MHD_Connection *c, const char *method, const char *url,

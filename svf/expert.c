@@ -246,6 +246,10 @@ t2_expert *t2_expert_mix(const t2_expert *const *ex, int K, const float *alpha, 
             size_t o = m->offset + (size_t)j;
             float acc = 0;
             for (int k = 0; k < K; k++) acc += (per_matrix ? alpha[(size_t)k * n + i] : alpha[k]) * ex[k]->z[o];
+            if (!isfinite(acc)) {
+                t2_expert_free(e);
+                return t2_fail_null("mix: the mixed z of matrix %d is not finite: an α is too large", i);
+            }
             e->z[o] = acc;
         }
     }

@@ -56,7 +56,7 @@ static void check_specs(void) {
     T2_CHECK(t2_adapt_parse("mix:math=0.7,code=0.3", &s) == 0 && s.kind == T2_ADAPT_MIX && s.n_mix == 2 &&
              !strcmp(s.mix_names[1], "code") && fabsf(s.mix_alpha[0] - 0.7f) < 1e-6f, "mix:");
     const char *bad[] = {"promt", "expert:", "fewshot:", "mix:", "mix:math", "mix:math=x", "mix:math=1,", "mix:math=1,math=2",
-                         "mix:Math=1", "mix:math=inf", "classifier2"};
+                         "mix:Math=1", "mix:math=inf", "mix:math=1e39", "classifier2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = t2_adapt_parse(bad[i], &s);
         T2_CHECK(rc == -1 && strstr(t2_last_error(), "--adapt"), "'%s' accepted (or unclear: %s)", bad[i], t2_last_error());
@@ -229,6 +229,28 @@ static void check_base_explicit(const char *model) {
     }
     t2_svf_adapter_stats s = t2_svf_adapter_stats_get(t2_dispatcher_adapter(d));
     printf("dispatch: 6 choices, adapter %ld misses, %ld hits, last recompose %.2f ms\n", s.misses, s.hits, s.last_recompose_s * 1e3);
+    // a first pass that does not fit its context is no error: the base weights, and a note that says why
+    t2_dispatch_opts small = t2_dispatch_defaults();
+    small.n_ctx = 24;
+    t2_dispatcher *d2 = t2_dispatcher_new(m, &spec, &small);
+    t2_adapt_choice c2;
+    int rc2 = d2 ? t2_dispatcher_choose(d2, "What is 2+3?", NULL, 0, &c2) : -1;
+    T2_CHECK(rc2 == 0 && !strcmp(c2.choice, "base") && strstr(c2.note, "more than its 24-token context"),
+             "first pass over its context: rc %d, choice '%s', note '%s' (%s)", rc2, rc2 == 0 ? c2.choice : "",
+             rc2 == 0 ? c2.note : "", rc2 ? t2_last_error() : "");
+    t2_dispatcher_free(d2);
+    // a mixture whose z overflows a float is refused
+    const t2_expert *one[1] = {t2_registry_expert(t2_dispatcher_registry(d), 1)};
+    float a1 = 1, big[2] = {3e38f, 3e38f};
+    t2_expert *x = one[0] ? t2_expert_mix(one, 1, &a1, 0) : NULL;
+    if (x) {
+        x->z[0] = 2.0f;
+        const t2_expert *two[2] = {x, one[0]};
+        t2_expert *bad = t2_expert_mix(two, 2, big, 0);
+        T2_CHECK(!bad && strstr(t2_last_error(), "is not finite"), "an overflowing mixture: %s", bad ? "accepted" : t2_last_error());
+        t2_expert_free(bad);
+        t2_expert_free(x);
+    } else T2_CHECK(0, "expert 1: %s", t2_last_error());
     t2_lm_state_free(st);
     free(base);
     free(got);

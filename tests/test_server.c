@@ -117,13 +117,22 @@ static void test_parser(const t2_test_env *env) {
                &text_only, "model_not_multimodal", "no vision tower");
     expect_bad("{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\", \"image_url\": {\"url\": \"data:image/png;base64,Zg==\"}}]}]}",
                &o, "invalid_image", "messages[0].content[0].image_url.url");
-    expect_bad("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}], \"max_tokens\": 1e9}", &o, "invalid_value", "max_tokens");
+    expect_bad("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}], \"max_tokens\": 1e9}", &o, "invalid_value",
+               "max_tokens: 1000000000 is out of range");
+    expect_bad("{\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"<ima\"}, {\"type\": \"text\", "
+               "\"text\": \"ge>\"}]}]}", &o, "invalid_value", "messages[0].content: the text parts joined contain '<image>'");
     expect_bad("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}], \"top_k\": -1}", &o, "invalid_value", "top_k");
     expect_bad("{\"messages\": [{\"role\": \"assistant\", \"content\": null}, 3]}", &o, "invalid_type", "messages[1]");
     expect_bad("{\"messages\": [{\"role\": \"user\", \"content\": null}]}", &o, "invalid_type", "messages[0].content");
     expect_bad("{\"messages\": [{\"role\": \"user\"}]}", &o, "invalid_type", "messages[0].content");
     expect_bad("{\"messages\": 1", &o, "invalid_json", "byte");
     expect_bad("null", &o, "invalid_json", "object");
+    // The access log shows a client's URL on one line: control bytes escaped.
+    char safe[64];
+    t2_srv_printable("/\x1b[31mred\nFAKE LOG\x7f", safe, sizeof safe);
+    T2_CHECK(!strcmp(safe, "/\\x1b[31mred\\x0aFAKE LOG\\x7f"), "printable: %s", safe);
+    t2_srv_printable("/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", safe, sizeof safe);
+    T2_CHECK(strlen(safe) < sizeof safe && !strchr(safe, '\n'), "printable, long: %s", safe);
     // The error body is OpenAI's shape.
     t2_srv_fail(&e, 400, "invalid_request_error", "x_code", "bad \"thing\" \xff");
     char *j = t2_srv_error_json(&e);
