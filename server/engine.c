@@ -39,6 +39,7 @@ struct t2_srv_engine {
     pthread_mutex_t mu;              // guards the fields below
     pthread_cond_t freed;            // a slot was released, or the engine drains
     int active, waiting, draining, cancel;
+    int admitted;   // requests being parsed (their images decoded) before they wait for a slot
     pthread_mutex_t compute_mu;      // FIFO ticket lock around model compute
     pthread_cond_t compute_cv;
     unsigned long ticket_next, ticket_serving;
@@ -191,6 +192,25 @@ int t2_srv_engine_experts(t2_srv_engine *e, const char **names, int cap, int *cl
     for (int i = 0; r && i < t2_registry_count(r) && n < cap; i++)
         if (t2_registry_at(r, i)->label[0]) names[n++] = t2_registry_at(r, i)->name;
     return n;
+}
+
+int t2_srv_engine_admit(t2_srv_engine *e, t2_srv_error *err) {
+    pthread_mutex_lock(&e->mu);
+    int rc = 0;
+    if (e->draining) rc = t2_srv_fail(err, 503, "server_error", "shutting_down", "the server is shutting down");
+    else if (e->active + e->waiting + e->admitted >= e->n_slots + e->queue_cap)
+        rc = t2_srv_fail(err, 503, "server_error", "server_busy",
+                         "the server is busy (%d slots answering, %d requests waiting, %d arriving): retry later", e->active,
+                         e->waiting, e->admitted);
+    else e->admitted++;
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+void t2_srv_engine_unadmit(t2_srv_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    if (e->admitted > 0) e->admitted--;
+    pthread_mutex_unlock(&e->mu);
 }
 
 // Waits for a free slot; its index, or -1 with ERR (status 0 when the client left).

@@ -25,6 +25,13 @@ int t2_srv_engine_ctx(const t2_srv_engine *e);
 // returns how many (0: the model has no experts). *CLASSIFIER = 1 when the registry has one.
 int t2_srv_engine_experts(t2_srv_engine *e, const char **names, int cap, int *classifier);
 
+// Contract: a place for a request that is about to be parsed (its images decoded): 0, or -1 with a
+// 503 in ERR when the slots and the queue are taken by requests answering, waiting or being parsed,
+// so no more requests than slots + queue hold decoded images at once. Give the place back with
+// t2_srv_engine_unadmit once the request is parsed (just before t2_srv_job_start) or refused.
+int t2_srv_engine_admit(t2_srv_engine *e, t2_srv_error *err);
+void t2_srv_engine_unadmit(t2_srv_engine *e);
+
 // Returns 0 when the client that asked is gone (polled while waiting and generating).
 typedef int (*t2_srv_alive_fn)(void *ctx);
 

@@ -358,8 +358,11 @@ static MHD_RESULT chat_completions(t2_server *s, struct MHD_Connection *c, const
     t2_srv_error e;
     t2_srv_request rq;
     t2_srv_parse_opts po = {t2_vlm_has_vision(s->m), s->media_dir, 0, s->o.max_tokens};
-    if (t2_srv_request_parse(rc->body ? rc->body : "", rc->len, &po, &rq, &e))
-        return send_error(s, c, "POST", url, &e, rc->t0);
+    // decoding the images takes memory: only as many requests as there are slots and queue places
+    if (t2_srv_engine_admit(s->engine, &e)) return send_error(s, c, "POST", url, &e, rc->t0);
+    int bad = t2_srv_request_parse(rc->body ? rc->body : "", rc->len, &po, &rq, &e);
+    t2_srv_engine_unadmit(s->engine);
+    if (bad) return send_error(s, c, "POST", url, &e, rc->t0);
     int stream = rq.stream;
     stream_ctx *st = t2_calloc(1, sizeof *st);
     st->s = s;

@@ -392,6 +392,14 @@ static void check_server(const char *model) {
     t2_srv_engine *en = m ? t2_srv_engine_new(m, 2, 2, 256, NULL) : NULL;
     T2_CHECK(en != NULL, "engine: %s", t2_last_error());
     if (!en) { t2_vlm_free(m); return; }
+    // admission: at most slots + queue (here 2 + 2) requests being parsed or answered at once
+    t2_srv_error aerr;
+    int admitted = 0;
+    for (int i = 0; i < 6; i++) admitted += t2_srv_engine_admit(en, &aerr) == 0;
+    T2_CHECK(admitted == 4 && aerr.status == 503 && strstr(aerr.message, "4 arriving"), "admitted %d of 6: %s", admitted, aerr.message);
+    t2_srv_engine_unadmit(en);
+    T2_CHECK(t2_srv_engine_admit(en, &aerr) == 0, "a place given back is taken again: %s", aerr.message);
+    for (int i = 0; i < 4; i++) t2_srv_engine_unadmit(en);
     const char *names[8];
     int cls = 0, ne = t2_srv_engine_experts(en, names, 8, &cls);
     T2_CHECK(ne == 4 && cls == 1 && !strcmp(names[1], "math"), "engine experts: %d", ne);
