@@ -754,16 +754,45 @@ int t2_eval_score_file(const t2_eval_set *set, const char *predictions, const t2
     return rc;
 }
 
+// A score entry {"score": 0..100, "n": ≥ 0} as write_results writes it.
+static int score_ok(const cJSON *e) {
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(e, "score"), *n = cJSON_GetObjectItemCaseSensitive(e, "n");
+    return cJSON_IsNumber(sc) && sc->valuedouble >= 0 && sc->valuedouble <= 100 && cJSON_IsNumber(n) && n->valuedouble >= 0 &&
+           n->valuedouble <= 2e9;
+}
+
+// PATH (a results.json) is what t2 eval writes: the format, an overall score, per-task scores.
+static int results_ok(const char *path, const cJSON *r) {
+    const char *fmt = t2_json_str(r, "format", NULL);
+    if (!fmt || strcmp(fmt, "t2-eval-results/1")) return t2_fail("%s: not a t2 eval results file (\"format\" is not t2-eval-results/1)", path);
+    if (!score_ok(cJSON_GetObjectItemCaseSensitive(r, "overall")))
+        return t2_fail("%s: \"overall\" needs a \"score\" in [0, 100] and an \"n\" ≥ 0", path);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "tasks"), *e;
+    if (!cJSON_IsObject(t)) return t2_fail("%s: \"tasks\" is not an object", path);
+    cJSON_ArrayForEach(e, t) if (!score_ok(e)) return t2_fail("%s: task '%s' needs a \"score\" in [0, 100] and an \"n\" ≥ 0", path, e->string);
+    return 0;
+}
+
+// NAME as a markdown table cell: '|' escaped, line breaks as spaces.
+static void print_cell(const char *name) {
+    for (const char *c = name; *c; c++) {
+        if (*c == '|') fputs("\\|", stdout);
+        else if (*c == '\n' || *c == '\r') putchar(' ');
+        else putchar(*c);
+    }
+}
+
 int t2_eval_compare(const char *const *dirs, int n, const char *chart) {
     cJSON **res = t2_calloc((size_t)n, sizeof(cJSON *));
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         char path[4096];
-        if (t2_path_join(path, sizeof path, dirs[i], "results.json") || !(res[i] = t2_json_load(path))) rc = -1;
+        if (t2_path_join(path, sizeof path, dirs[i], "results.json") || !(res[i] = t2_json_load(path)) || results_ok(path, res[i]))
+            rc = -1;
     }
     if (rc == 0) {
         printf("| task |");
-        for (int i = 0; i < n; i++) printf(" %s |", dirs[i]);
+        for (int i = 0; i < n; i++) printf(" "), print_cell(dirs[i]), printf(" |");
         printf("\n|---|");
         for (int i = 0; i < n; i++) printf("---|");
         printf("\n");
@@ -779,7 +808,7 @@ int t2_eval_compare(const char *const *dirs, int n, const char *chart) {
             }
         }
         for (int k = 0; k <= nn; k++) {
-            printf("| %s |", k < nn ? names[k] : "**overall**");
+            printf("| "), print_cell(k < nn ? names[k] : "**overall**"), printf(" |");
             for (int i = 0; i < n; i++) {
                 const cJSON *e = k < nn ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(res[i], "tasks"), names[k])
                                         : cJSON_GetObjectItemCaseSensitive(res[i], "overall");

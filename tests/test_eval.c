@@ -207,6 +207,14 @@ int main(int argc, char **argv) {
     rc = t2_test_sh(&log, "'%s' eval --compare '%s' '%s' --out '%s' 2>&1", e.t2, out1, outs, cmp);
     T2_CHECK(rc == 0 && strstr(log, "| task |") && strstr(log, "**overall**") && strstr(log, "55.00"), "compare: '%s'", log);
     free(log);
+    // --compare refuses a results.json that t2 eval did not write, naming the file and what is wrong
+    rc = t2_test_sh(&log, "mkdir -p '%s/fake1' '%s/fake2' && echo '{\"format\": \"t2-eval-results/1\", \"tasks\": {}}' > '%s/fake1/results.json' && "
+                          "echo '{\"format\": \"t2-eval-results/1\", \"overall\": {\"score\": 1e308, \"n\": 3}, \"tasks\": {}}' > '%s/fake2/results.json' && "
+                          "'%s' eval --compare '%s' '%s/fake1' 2>&1; echo rc=$?; '%s' eval --compare '%s' '%s/fake2' 2>&1; echo rc=$?",
+                    e.work, e.work, e.work, e.work, e.t2, out1, e.work, e.t2, out1, e.work);
+    T2_CHECK(log && strstr(log, "fake1/results.json: \"overall\" needs") && strstr(log, "fake2/results.json: \"overall\" needs") &&
+                 !strstr(log, "rc=0"), "compare over bad results: %s", log);
+    free(log);
     // The charts are PNGs that PIL can open.
     rc = t2_test_sh(&log, "'%s' -c \"from PIL import Image; [print(Image.open(p).size) for p in ['%s/chart.png', '%s/compare.png']]\" 2>&1",
                     e.python, out1, cmp);
