@@ -105,4 +105,9 @@ const char *t2_blas_core(void) {
 
 const char *t2_blas_note(void) { return blas_note[0] ? blas_note : "not checked (t2_blas_init not called)"; }
 
-void t2_blas_threads(int n) { openblas_set_num_threads(n > 0 ? n : t2_ncores()); }
+// More OpenBLAS threads than cores only slows the small products, and past its build's limit its
+// buffer allocation spins (seen with -t 1024): capped at the core count.
+void t2_blas_threads(int n) {
+    int cores = t2_ncores();
+    openblas_set_num_threads(n > 0 && n < cores ? n : cores);
+}

@@ -62,6 +62,6 @@ const char *t2_blas_core_fix(const char *name, int has_avx512, int has_avx2);
 const char *t2_blas_core(void);
 const char *t2_blas_note(void);
 // Contract: set OpenBLAS's thread count.
-void t2_blas_threads(int n);
+void t2_blas_threads(int n);   // capped at the core count
 
 #endif

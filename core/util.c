@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,30 @@ void *t2_aligned_alloc(size_t n) {
     return p;
 }
 char *t2_strdup(const char *s) { size_t n = strlen(s) + 1; char *d = t2_malloc(n); memcpy(d, s, n); return d; }
+
+int t2_json_num_in(const cJSON *obj, const char *where, const char *key, double def, double lo, double hi, int integer,
+                   double *out) {
+    const cJSON *v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    *out = def;
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v)) {
+        char *t = cJSON_PrintUnformatted(v);
+        int rc = t2_fail("%s%s%s: expected a number, got %.60s", where, *where ? "." : "", key, t ? t : "?");
+        free(t);
+        return rc;
+    }
+    double d = v->valuedouble;
+    if ((integer && d != floor(d)) || !(d >= lo && d <= hi)) {
+        char *t = cJSON_PrintUnformatted(v);   // the number as cJSON reads it back: 1099511627776, 2.5
+        int rc = integer && d != floor(d) ? t2_fail("%s%s%s: expected an integer, got %s", where, *where ? "." : "", key, t ? t : "?")
+                                          : t2_fail("%s%s%s: %s is out of range [%.10g, %.10g]", where, *where ? "." : "", key,
+                                                    t ? t : "?", lo, hi);
+        free(t);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
 
 double t2_json_num(const cJSON *obj, const char *key, double def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);

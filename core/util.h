@@ -41,6 +41,10 @@ char *t2_utf8_sanitize(const char *s, size_t n);
 
 // JSON field helpers: value or DEF when absent / wrong type.
 double t2_json_num(const cJSON *obj, const char *key, double def);
+// Contract: OBJ's number KEY into *OUT (DEF when absent or null); fails naming WHERE.KEY when it is
+// not a number, not an integer (INTEGER), or outside [LO, HI] — the value as written.
+int t2_json_num_in(const cJSON *obj, const char *where, const char *key, double def, double lo, double hi, int integer,
+                   double *out);
 int t2_json_bool(const cJSON *obj, const char *key, int def);
 const char *t2_json_str(const cJSON *obj, const char *key, const char *def);
 

@@ -398,7 +398,13 @@ int main(int argc, char **argv) {
     struct { const char *name; long steps; const char *extra; const char *flags; const char *want; } bad[] = {
         {"full", 300, "", "", "exists: pass --resume"},                        // restart over a finished run
         {"full", 300, "\"weight_decay\": 0.5, ", "--resume", "differ from the checkpoint"},   // changed recipe
-        {"neg", 300, "\"batch\": 0, ", "", "optim.batch"},
+        {"neg", 300, "\"batch\": 0, ", "", "optim.batch: 0 is out of range [1, 4096]"},
+        {"huge", 300, "\"batch\": 1099511627776, ", "", "optim.batch: 1099511627776 is out of range"},   // no int overflow
+        {"str", 300, "\"lr\": \"x\", ", "", "optim.lr: expected a number, got \"x\""},
+        {"frac", 300, "\"accum\": 2.5, ", "", "optim.accum: expected an integer, got 2.5"},
+        {"beta", 300, "\"beta1\": 1.0, ", "", "optim.beta1: 1 is out of range"},
+        {"eps", 300, "\"eps\": 0, ", "", "optim.eps: 0 is out of range"},
+        {"clip", 300, "\"clip\": -1, ", "", "optim.clip: -1 is out of range"},
         {"warm", 5, "", "", "optim.warmup"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -54,9 +54,11 @@ t2_train_data *t2_train_data_new(const cJSON *sources, const char *base_dir, con
     cJSON_ArrayForEach(s, sources) {
         source *x = &d->src[i];
         x->family = -1;
-        x->weight = t2_json_num(s, "weight", 1.0);
-        if (!(x->weight > 0)) { t2_train_data_free(d); return t2_fail_null("data.sources[%d]: weight must be > 0", i); }
+        char where[32];
+        snprintf(where, sizeof where, "data.sources[%d]", i);
+        if (t2_json_num_in(s, where, "weight", 1.0, 1e-9, 1e9, 0, &x->weight)) { t2_train_data_free(d); return NULL; }
         const char *w = t2_json_str(s, "world", NULL), *j = t2_json_str(s, "jsonl", NULL);
+        if (w && j) { t2_train_data_free(d); return t2_fail_null("data.sources[%d]: \"world\" or \"jsonl\", not both", i); }
         const char *mc = t2_json_str(s, "mc_answer", "letter");
         if (strcmp(mc, "letter") && strcmp(mc, "option_letter")) {
             t2_train_data_free(d);

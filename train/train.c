@@ -117,8 +117,12 @@ static int parse_recipe(run *r, const t2_train_opts *o) {
     snprintf(r->fam_csv, sizeof r->fam_csv, "%s/family_loss.csv", r->out);
     snprintf(r->curve, sizeof r->curve, "%s/loss.png", r->out);
     snprintf(r->valid_csv, sizeof r->valid_csv, "%s/valid.csv", r->out);
-    r->seed = (uint64_t)t2_json_num(R, "seed", 1);
-    r->threads = o->threads > 0 ? o->threads : (int)t2_json_num(R, "threads", 0);
+    // every number of the recipe: a number, an integer where counted, in range (NUM fails naming the field)
+    double v;
+#define NUM(obj, where, key, def, lo, hi, integer) \
+    if (t2_json_num_in(obj, where, key, def, lo, hi, integer, &v)) { t2_error_prefix("%s: ", cfgname); return -1; }
+    NUM(R, "", "seed", 1, 0, 9007199254740992.0, 1) r->seed = (uint64_t)v;
+    NUM(R, "", "threads", 0, 0, 1024, 1) r->threads = o->threads > 0 ? o->threads : (int)v;
     const cJSON *dp = cJSON_GetObjectItem(R, "data_parallel");
     if (dp && !cJSON_IsBool(dp)) return t2_fail("%s: data_parallel must be true or false", cfgname);
     r->data_parallel = !dp || cJSON_IsTrue(dp);
@@ -154,42 +158,38 @@ static int parse_recipe(run *r, const t2_train_opts *o) {
     else return t2_fail("%s: model.export_dtype '%s': F32, F16 or BF16", cfgname, dt);
 
     // data
-    r->max_len = (int)t2_json_num(D, "max_len", 128);
-    if (r->max_len < 4 || r->max_len > 8192) return t2_fail("%s: data.max_len %d out of [4, 8192]", cfgname, r->max_len);
+    NUM(D, "data", "max_len", 128, 4, 8192, 1) r->max_len = (int)v;
     const cJSON *df = cJSON_GetObjectItem(D, "difficulty");
-    r->diff_start = t2_json_num(df, "start", 1.0), r->diff_end = t2_json_num(df, "end", 1.0);
-    r->diff_ramp = (long)t2_json_num(df, "ramp_steps", 0);
+    NUM(df, "data.difficulty", "start", 1, 0, 1, 0) r->diff_start = v;
+    NUM(df, "data.difficulty", "end", 1, 0, 1, 0) r->diff_end = v;
+    NUM(df, "data.difficulty", "ramp_steps", 0, 0, 1e12, 1) r->diff_ramp = (long)v;
+    NUM(D, "data", "eval_prompt_share", 0.5, 0, 1, 0)
 
     // optim
     optim_cfg *c = &r->oc;
-    c->steps = (long)t2_json_num(O, "steps", 0);
-    c->batch = (int)t2_json_num(O, "batch", 8);
-    c->accum = (int)t2_json_num(O, "accum", 1);
-    c->lr = t2_json_num(O, "lr", 1e-3);
-    c->lr_min = t2_json_num(O, "lr_min", c->lr * 0.1);
-    c->warmup = (long)t2_json_num(O, "warmup", 0);
-    c->clip = t2_json_num(O, "clip", 1.0);
+    if (!cJSON_GetObjectItem(O, "steps")) return t2_fail("%s: optim.steps is missing", cfgname);
+    NUM(O, "optim", "steps", 0, 1, 1e12, 1) c->steps = (long)v;
+    NUM(O, "optim", "batch", 8, 1, 4096, 1) c->batch = (int)v;
+    NUM(O, "optim", "accum", 1, 1, 4096, 1) c->accum = (int)v;
+    NUM(O, "optim", "lr", 1e-3, 1e-12, 1e3, 0) c->lr = v;
+    NUM(O, "optim", "lr_min", c->lr * 0.1, 0, 1e3, 0) c->lr_min = v;
+    NUM(O, "optim", "warmup", 0, 0, 1e12, 1) c->warmup = (long)v;
+    NUM(O, "optim", "clip", 1.0, 0, 1e9, 0) c->clip = v;   // 0: no clipping
     const cJSON *cvg = cJSON_GetObjectItem(O, "center_vision_grad");
     if (cvg && !cJSON_IsBool(cvg)) return t2_fail("%s: optim.center_vision_grad must be true or false", cfgname);
     c->center_vision_grad = cJSON_IsTrue(cvg);
     c->adam = t2_adamw_defaults();
-    c->adam.weight_decay = t2_json_num(O, "weight_decay", 0.01);
-    c->adam.beta1 = t2_json_num(O, "beta1", 0.9);
-    c->adam.beta2 = t2_json_num(O, "beta2", 0.999);
-    c->adam.eps = t2_json_num(O, "eps", 1e-8);
-    if (c->steps < 1) return t2_fail("%s: optim.steps must be >= 1", cfgname);
-    if (c->batch < 1 || c->batch > 4096) return t2_fail("%s: optim.batch %d out of [1, 4096]", cfgname, c->batch);
-    if (c->accum < 1 || c->accum > 4096) return t2_fail("%s: optim.accum %d out of [1, 4096]", cfgname, c->accum);
-    if (!(c->lr > 0) || c->lr_min < 0) return t2_fail("%s: optim.lr must be > 0 and lr_min >= 0", cfgname);
-    if (c->warmup < 0 || c->warmup >= c->steps) return t2_fail("%s: optim.warmup must be in [0, steps)", cfgname);
+    NUM(O, "optim", "weight_decay", 0.01, 0, 1e3, 0) c->adam.weight_decay = v;
+    NUM(O, "optim", "beta1", 0.9, 0, 0.9999999, 0) c->adam.beta1 = v;   // 1 would divide by 1 - β^t = 0
+    NUM(O, "optim", "beta2", 0.999, 0, 0.9999999, 0) c->adam.beta2 = v;
+    NUM(O, "optim", "eps", 1e-8, 1e-30, 1, 0) c->adam.eps = v;
+    if (c->warmup >= c->steps) return t2_fail("%s: optim.warmup must be in [0, steps)", cfgname);
 
-    r->ckpt_every = (int)t2_json_num(C, "every", 200);
-    r->log_every = (int)t2_json_num(R, "log_every", 10);
-    if (r->ckpt_every < 1 || r->log_every < 1) return t2_fail("%s: checkpoint.every and log_every must be >= 1", cfgname);
-    r->valid_every = (int)t2_json_num(V, "every", 0);
-    r->valid_n = (int)t2_json_num(V, "n", 100);
-    r->valid_difficulty = t2_json_num(V, "difficulty", 1.0);
-    if (!(r->valid_difficulty >= 0 && r->valid_difficulty <= 1)) return t2_fail("%s: valid.difficulty must be in [0, 1]", cfgname);
+    NUM(C, "checkpoint", "every", 200, 1, 1e9, 1) r->ckpt_every = (int)v;
+    NUM(R, "", "log_every", 10, 1, 1e9, 1) r->log_every = (int)v;
+    NUM(V, "valid", "every", 0, 0, 1e9, 1) r->valid_every = (int)v;
+    NUM(V, "valid", "n", 100, 1, 1e6, 1) r->valid_n = (int)v;
+    NUM(V, "valid", "difficulty", 1, 0, 1, 0) r->valid_difficulty = v;
     const cJSON *vf = cJSON_GetObjectItem(V, "families"), *f;
     if (vf && !cJSON_IsArray(vf)) return t2_fail("%s: valid.families must be an array of world family names", cfgname);
     r->valid_fams = t2_calloc((size_t)cJSON_GetArraySize(vf) + 1, sizeof(char *));
@@ -199,6 +199,7 @@ static int parse_recipe(run *r, const t2_train_opts *o) {
         r->valid_fams[r->n_valid++] = f->valuestring;
     }
     return 0;
+#undef NUM
 }
 
 // The settings a resumed run must share with its checkpoint: everything that shapes the curve
@@ -489,10 +490,17 @@ static int setup(run *r, const t2_train_opts *o) {
     for (int j = 0; j < r->nrep; j++) t2_vlm_train_set_vision_grad_center(r->rep[j].vt, r->oc.center_vision_grad);
     const cJSON *ls = cJSON_GetObjectItem(cJSON_GetObjectItem(r->recipe, "optim"), "lr_scale"), *e;
     cJSON_ArrayForEach(e, ls) {   // {"vision_tower": 0.1 | {"scale": 0, "until": 8000, "weight_decay": 1}}: per prefix
-        double sc = cJSON_IsObject(e) ? t2_json_num(e, "scale", 1) : cJSON_IsNumber(e) ? e->valuedouble : -1;
-        double until = cJSON_IsObject(e) ? t2_json_num(e, "until", -1) : -1;
-        double wd = cJSON_IsObject(e) ? t2_json_num(e, "weight_decay", -1) : -1;
-        if (!(sc >= 0) || (cJSON_IsObject(e) && cJSON_GetObjectItem(e, "weight_decay") && !(wd >= 0)))
+        double sc = cJSON_IsNumber(e) ? e->valuedouble : -1, until = -1, wd = -1;
+        if (cJSON_IsObject(e)) {
+            char where[160];
+            snprintf(where, sizeof where, "optim.lr_scale.%.100s", e->string);
+            if (t2_json_num_in(e, where, "scale", 1, 0, 1e6, 0, &sc) || t2_json_num_in(e, where, "until", -1, -1, 1e12, 1, &until) ||
+                t2_json_num_in(e, where, "weight_decay", -1, 0, 1e3, 0, &wd)) {
+                t2_error_prefix("%s: ", o->config_path);
+                return -1;
+            }
+        }
+        if (!(sc >= 0))
             return t2_fail("%s: optim.lr_scale.%s: a number >= 0 or {\"scale\": S, \"until\": STEP, \"weight_decay\": WD}",
                            o->config_path, e->string);
         if (t2_train_optim_group(&r->opt, r->vt, e->string, (float)sc, (int64_t)until, (float)wd) == 0)
