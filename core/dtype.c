@@ -55,8 +55,9 @@ uint16_t t2_f32_to_f16(float f) {
 void t2_to_f32(float *dst, const void *src, t2_dtype dt, size_t n) {
     switch (dt) {
     case T2_DTYPE_F32: memcpy(dst, src, n * 4); break;
-    case T2_DTYPE_F16: { const uint16_t *s = src; for (size_t i = 0; i < n; i++) dst[i] = t2_f16_to_f32(s[i]); break; }
-    case T2_DTYPE_BF16: { const uint16_t *s = src; for (size_t i = 0; i < n; i++) dst[i] = t2_bf16_to_f32(s[i]); break; }
+    // SRC may sit at any byte offset in a safetensors mapping: each element is read through memcpy
+    case T2_DTYPE_F16: { const char *s = src; uint16_t h; for (size_t i = 0; i < n; i++) memcpy(&h, s + 2 * i, 2), dst[i] = t2_f16_to_f32(h); break; }
+    case T2_DTYPE_BF16: { const char *s = src; uint16_t h; for (size_t i = 0; i < n; i++) memcpy(&h, s + 2 * i, 2), dst[i] = t2_bf16_to_f32(h); break; }
     default: T2_ASSERT(!"t2_to_f32: not a float dtype");
     }
 }
@@ -64,8 +65,8 @@ void t2_to_f32(float *dst, const void *src, t2_dtype dt, size_t n) {
 void t2_from_f32(void *dst, const float *src, t2_dtype dt, size_t n) {
     switch (dt) {
     case T2_DTYPE_F32: memcpy(dst, src, n * 4); break;
-    case T2_DTYPE_F16: { uint16_t *d = dst; for (size_t i = 0; i < n; i++) d[i] = t2_f32_to_f16(src[i]); break; }
-    case T2_DTYPE_BF16: { uint16_t *d = dst; for (size_t i = 0; i < n; i++) d[i] = t2_f32_to_bf16(src[i]); break; }
+    case T2_DTYPE_F16: { char *d = dst; for (size_t i = 0; i < n; i++) { uint16_t h = t2_f32_to_f16(src[i]); memcpy(d + 2 * i, &h, 2); } break; }
+    case T2_DTYPE_BF16: { char *d = dst; for (size_t i = 0; i < n; i++) { uint16_t h = t2_f32_to_bf16(src[i]); memcpy(d + 2 * i, &h, 2); } break; }
     default: T2_ASSERT(!"t2_from_f32: not a float dtype");
     }
 }
