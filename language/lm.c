@@ -76,7 +76,8 @@ static int get_int(const cJSON *j, const char *key, long def, long lo, long hi, 
 static int get_float(const cJSON *j, const char *key, double def, float *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
     if (!v || cJSON_IsNull(v)) { *out = (float)def; return 0; }
-    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0)) return t2_fail("config field '%s' must be a positive number", key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble <= 3.4e38))
+        return t2_fail("config field '%s' must be a positive number (a float)", key);
     *out = (float)v->valuedouble;
     return 0;
 }
@@ -123,6 +124,10 @@ int t2_lm_config_parse(const cJSON *j, t2_lm_config *cfg) {
     if (cfg->n_heads % cfg->n_kv_heads != 0)
         return t2_fail("num_attention_heads %d is not a multiple of num_key_value_heads %d", cfg->n_heads, cfg->n_kv_heads);
     if (cfg->head_dim % 2 != 0) return t2_fail("head_dim %d must be even for rotary embeddings", cfg->head_dim);
+    // the MLP's activation: SiLU is what the engine computes (Llama, Mistral, Qwen2 all use it)
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
+    if (act && !cJSON_IsNull(act) && !(cJSON_IsString(act) && (!strcmp(act->valuestring, "silu") || !strcmp(act->valuestring, "swish"))))
+        return t2_fail("hidden_act %s is not supported (silu)", cJSON_IsString(act) ? act->valuestring : "(not a string)");
     cfg->tie_embeddings = t2_json_bool(j, "tie_word_embeddings", 0);
     cfg->attn_bias = arch == T2_ARCH_QWEN2 ? 1 : t2_json_bool(j, "attention_bias", 0);
     cfg->bos_id = first_id(j, "bos_token_id");

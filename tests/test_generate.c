@@ -181,6 +181,14 @@ int main(int argc, char **argv) {
                     "'%s' generate --model '%s/corrupt' -p hi 2>&1", dir, e.work, e.work, e.t2, e.work);
     T2_CHECK(rc == 1 && strstr(log, "model.safetensors"), "truncated weights: rc %d '%s'", rc, log);
     free(log);
+    // An activation the engine does not compute is refused, not run as SiLU; so is a rope_theta of 0.
+    rc = t2_test_sh(&log, "rm -rf '%s/act' && cp -r '%s' '%s/act' && sed -i 's/\"silu\"/\"gelu\"/' '%s/act/config.json' && "
+                          "'%s' generate --model '%s/act' -p hi 2>&1; echo rc=$?; sed -i 's/\"gelu\"/\"silu\"/; s/\"rope_theta\": *[0-9.e+]*/\"rope_theta\": 0/' "
+                          "'%s/act/config.json' && '%s' generate --model '%s/act' -p hi 2>&1; echo rc=$?",
+                    e.work, dir, e.work, e.work, e.t2, e.work, e.work, e.t2, e.work);
+    T2_CHECK(log && strstr(log, "hidden_act gelu is not supported") && strstr(log, "'rope_theta' must be a positive number (a float)") && !strstr(log, "rc=0"),
+             "unsupported config values: '%s'", log);
+    free(log);
     rc = t2_test_sh(&log, "'%s' info --model '%s' 2>&1", e.t2, dir);
     T2_CHECK(rc == 0 && strstr(log, "llama") && strstr(log, "tokenizer") && strstr(log, "OpenBLAS"), "info: '%s'", log);
     free(log);
