@@ -4,11 +4,15 @@
 // `--adapt expert:FILE` (ask, eval) reuses. Thin: flags → t2_eval_fewshot (eval/run.h).
 #include "cli/cli.h"
 #include "core/error.h"
+#include "core/util.h"
 #include "eval/run.h"
 #include "experts/dispatch.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -78,6 +82,18 @@ static int cmd_fewshot(int argc, char **argv) {
     if (optind < argc) t2_cli_die(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model || !examples || !out) { usage(stderr); t2_cli_die(cmd, "--model, --examples and --out are required"); }
     fo.progress = !quiet;
+    {   // where the result goes, before a search that may take minutes: its folder made, and writable
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", out);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        if (*dir && t2_mkdirs(dir)) t2_cli_die(cmd, "--out %s: %s", out, t2_last_error());
+        struct stat sb;
+        if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) t2_cli_die(cmd, "--out %s is a directory: give the expert file's path", out);
+        if (access(*dir ? dir : "/", W_OK) != 0)
+            t2_cli_die(cmd, "--out %s: cannot write in %s: %s", out, *dir ? dir : "/", strerror(errno));
+    }
     t2_eval_set shots;
     if (t2_eval_load(T2_BENCH_JSONL, examples, NULL, NULL, 0, &shots)) t2_cli_die(cmd, "%s", t2_last_error());
     t2_vlm *m = t2_cli_load(cmd, model, threads, 1);

@@ -73,7 +73,7 @@ int t2_cmd_world(int argc, char **argv) {
         switch (c) {
         case 'f': fams = optarg; break;
         case 's': split_s = optarg; break;
-        case 'n': n = t2_cli_int(cmd, "--n", optarg, 0, 100000000); break;
+        case 'n': n = t2_cli_int(cmd, "--n", optarg, 1, 100000000); break;
         case 'o': out = optarg; break;
         case 'i': {
             char *end;

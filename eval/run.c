@@ -946,8 +946,10 @@ int t2_eval_fewshot(t2_vlm *m, t2_dispatcher *d, const t2_eval_set *shots, const
             size_t n = strcspn(p, ",");
             char name[T2_ADAPT_NAME];
             snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name - 1 ? n : sizeof name - 1), p);
-            int i = t2_registry_find(reg, name);
+            int i = t2_registry_find(reg, name), twice = 0;
+            for (int k = 0; k < c.K; k++) twice |= !strcmp(res->names[k], name);
             if (i < 0) rc = t2_fail("%s: no expert named '%s'", t2_registry_path(reg), name);
+            else if (twice) rc = t2_fail("few-shot: --experts names '%s' twice", name);
             else if (c.K == T2_ADAPT_MAX_MIX) rc = t2_fail("few-shot: at most %d experts", T2_ADAPT_MAX_MIX);
             else if (!(c.ex[c.K] = t2_registry_expert(reg, i))) rc = -1;
             else snprintf(res->names[c.K++], T2_ADAPT_NAME, "%s", name);

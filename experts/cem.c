@@ -43,7 +43,9 @@ int t2_cem_run(const t2_cem_opts *o, t2_cem_fitness fit, void *ctx, t2_cem_resul
         return t2_fail("cem: bad settings (dim %d, population %d, elite %g, generations %d, range [%g, %g])", D, P,
                        (double)o->elite, o->generations, (double)o->lo, (double)o->hi);
     int E = (int)ceil(o->elite * P);
-    if (E < 1) E = 1;
+    if (E < 2)   // one elite refits σ to 0: the search would stop after its first generation
+        return t2_fail("cem: population %d with elite ratio %g keeps %d elite sample: at least 2 are needed (a larger "
+                       "population or elite ratio)", P, (double)o->elite, E);
     float *mu = t2_malloc(sizeof(float) * (size_t)D), *sd = t2_malloc(sizeof(float) * (size_t)D);
     float *x = t2_malloc(sizeof(float) * (size_t)D * P);
     ranked *rk = t2_malloc(sizeof(ranked) * (size_t)P);

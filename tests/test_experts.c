@@ -357,6 +357,24 @@ static void check_eval_and_fewshot(const char *model) {
     T2_CHECK(rc == 0 && out && strstr(out, "fewshot: generation 3/3") && strstr(out, "math=") && strstr(out, "\"mixture\":{\"math\":"),
              "adapt fewshot → ask expert:FILE (rc %d)", rc);
     free(out);
+    // refusals before any search: one elite sample, an expert named twice, --out a directory; and a
+    // new folder for --out is made
+    static const struct { const char *args, *want; } badfs[] = {
+        {"--out '%s/x.safetensors' --population 4", "keeps 1 elite sample"},
+        {"--out '%s/x.safetensors' --experts math,math", "names 'math' twice"},
+        {"--out '%s'", "is a directory"},
+    };
+    for (int i = 0; i < 3; i++) {
+        char args[2048];
+        snprintf(args, sizeof args, badfs[i].args, E->work);
+        rc = t2_test_sh(&out, "'%s' adapt fewshot --model '%s' --examples '%s' %s --generations 1 -n 2 -q 2>&1", E->t2, model, path, args);
+        T2_CHECK(rc != 0 && out && strstr(out, badfs[i].want), "adapt fewshot %s: rc %d %s", args, rc, out);
+        free(out);
+    }
+    rc = t2_test_sh(&out, "'%s' adapt fewshot --model '%s' --examples '%s' --out '%s/new/dir/few.safetensors' --experts math,code "
+                          "--population 6 --generations 1 -n 2 -q 2>&1 && test -s '%s/new/dir/few.safetensors'", E->t2, model, path, E->work, E->work);
+    T2_CHECK(rc == 0, "adapt fewshot into a new folder: %s", out);
+    free(out);
     // eval with fewshot:EXAMPLES runs the search, then every item under the mixture
     rc = t2_test_sh(&out, "'%s' eval --model '%s' --bench jsonl --data '%s' --out '%s/ev2' -n 2 -q --limit 2 --adapt 'fewshot:%s/few.safetensors' 2>&1",
                     E->t2, model, path, E->work, E->work);
