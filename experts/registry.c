@@ -68,7 +68,7 @@ t2_registry *t2_registry_load(const char *model_dir, const char *path) {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "experts");
     if (!fmt || strcmp(fmt, T2_REGISTRY_FORMAT))
         rc = t2_fail("%s: \"format\" is '%s', expected '" T2_REGISTRY_FORMAT "'", path, fmt ? fmt : "(missing)");
-    else if (!cJSON_IsNumber(ver) || ver->valueint != T2_REGISTRY_VERSION)
+    else if (!cJSON_IsNumber(ver) || ver->valuedouble != T2_REGISTRY_VERSION)
         rc = t2_fail("%s: \"version\" must be %d (this t2 reads version %d)", path, T2_REGISTRY_VERSION, T2_REGISTRY_VERSION);
     else if (!cJSON_IsArray(arr))
         rc = t2_fail("%s: \"experts\" must be an array of entries", path);
@@ -87,7 +87,8 @@ t2_registry *t2_registry_load(const char *model_dir, const char *path) {
     for (int i = 0; i < n && rc == 0; i++) {
         const cJSON *it = cJSON_GetArrayItem(arr, i);
         const char *name = t2_json_str(it, "name", NULL), *file = t2_json_str(it, "file", NULL);
-        const char *mod = t2_json_str(it, "modality", "text");
+        const cJSON *mj = cJSON_GetObjectItemCaseSensitive(it, "modality");
+        const char *mod = cJSON_IsString(mj) ? mj->valuestring : mj && !cJSON_IsNull(mj) ? "(not a string)" : "text";
         if (!cJSON_IsObject(it) || !name || !*name || !file || !*file) {
             rc = t2_fail("%s: experts[%d] needs \"name\" and \"file\" strings", path, i);
             break;

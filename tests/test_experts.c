@@ -157,6 +157,9 @@ static void check_registry(const char *model, const char *edir) {
     struct { const char *name, *json, *expect; } bad[] = {
         {"missing file", "{\"format\": \"t2-experts\", \"version\": 1, \"experts\": [{\"name\": \"a\", \"file\": \"nope.safetensors\"}]}", "nope.safetensors does not exist"},
         {"duplicate", "{\"format\": \"t2-experts\", \"version\": 1, \"experts\": [{\"name\": \"math\", \"file\": \"math.safetensors\"}, {\"name\": \"math\", \"file\": \"code.safetensors\"}]}", "duplicate name 'math'"},
+        {"version 1.9", "{\"format\": \"t2-experts\", \"version\": 1.9, \"experts\": []}", "\"version\" must be 1"},
+        {"modality 5", "{\"format\": \"t2-experts\", \"version\": 1, \"experts\": [{\"name\": \"math\", \"file\": \"math.safetensors\", \"modality\": 5}]}",
+         "modality '(not a string)'"},
         {"duplicate label", "{\"format\": \"t2-experts\", \"version\": 1, \"experts\": [{\"name\": \"a\", \"file\": \"math.safetensors\", \"dispatch\": {\"label\": \"x\", \"description\": \"d\"}}, {\"name\": \"b\", \"file\": \"code.safetensors\", \"dispatch\": {\"label\": \"x\", \"description\": \"e\"}}]}", "same dispatch label 'x'"},
         {"other", "{\"format\": \"t2-experts\", \"version\": 1, \"experts\": [{\"name\": \"a\", \"file\": \"math.safetensors\", \"dispatch\": {\"label\": \"other\", \"description\": \"d\"}}]}", "'other' is reserved"},
         {"format", "{\"format\": \"t2-expert\", \"version\": 1, \"experts\": []}", "expected 't2-experts'"},
