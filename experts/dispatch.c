@@ -324,8 +324,9 @@ static int first_on_text(void *ctx, const char *text, size_t len) {
 }
 
 // The first pass: the classification prompt, greedy, capped; its output into OUT. 1 (no error) when
-// the classification prompt does not fit the context (*POSITIONS: its length).
-static int first_pass(t2_dispatcher *d, const char *question, const t2_image_rows *images, int n, first_out *out, int *positions) {
+// the classification prompt does not fit the context: why, into NOTE(cap).
+static int first_pass(t2_dispatcher *d, const char *question, const t2_image_rows *images, int n, first_out *out, int *positions,
+                      char *note, size_t cap) {
     t2_lm *lm = t2_vlm_lm(d->m);
     const t2_lm_config *cfg = t2_vlm_lm_cfg(d->m);
     const t2_tokenizer *tok = t2_vlm_tok(d->m);
@@ -347,6 +348,7 @@ static int first_pass(t2_dispatcher *d, const char *question, const t2_image_row
     free(content);
     if (rc) return -1;
     if (p.n + 1 >= n_ctx) {   // the request alone may still fit: it is answered with the base weights
+        snprintf(note, cap, "the first pass's prompt has %d positions, more than its %d-token context: base weights", p.n, n_ctx);
         *positions = p.n;
         t2_prompt_free(&p);
         return 1;
@@ -381,15 +383,11 @@ int t2_dispatcher_choose(t2_dispatcher *d, const char *question, const t2_image_
         if (t2_svf_apply(d->ad, first)) return -1;
         first_out out = {{0}, 0};
         int pos = 0;
-        int fit = first_pass(d, question, images, n, &out, &pos);
-        if (fit < 0) return -1;
+        char note[sizeof c->note] = "";
+        if (first_pass(d, question, images, n, &out, &pos, note, sizeof note) < 0) return -1;
         double fp = t2_now() - t0;
         t2_dispatcher_choice_of_text(d, out.buf, c);
-        if (fit == 1) {
-            const t2_lm_config *cfg = t2_vlm_lm_cfg(d->m);
-            snprintf(c->note, sizeof c->note, "the first pass's prompt has %d positions, more than its %d-token context: base weights",
-                     pos, d->o.n_ctx > 0 ? d->o.n_ctx : cfg->max_position < 4096 ? cfg->max_position : 4096);
-        }
+        memcpy(c->note, note, sizeof note);
         snprintf(c->strategy, sizeof c->strategy, "%s", kind_name(d->spec.kind));
         c->first_pass_s = fp;
         c->first_tokens = pos;

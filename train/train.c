@@ -61,6 +61,7 @@ typedef struct {
     t2_dtype export_dtype;
     uint64_t seed;
     int threads, max_len, ckpt_every, log_every, valid_every, valid_n, quiet;
+    double eval_prompt_share;  // data.eval_prompt_share
     double valid_difficulty;   // the world difficulty of the validation items (default 1: the test sets')
     double diff_start, diff_end;
     long diff_ramp;
@@ -163,7 +164,7 @@ static int parse_recipe(run *r, const t2_train_opts *o) {
     NUM(df, "data.difficulty", "start", 1, 0, 1, 0) r->diff_start = v;
     NUM(df, "data.difficulty", "end", 1, 0, 1, 0) r->diff_end = v;
     NUM(df, "data.difficulty", "ramp_steps", 0, 0, 1e12, 1) r->diff_ramp = (long)v;
-    NUM(D, "data", "eval_prompt_share", 0.5, 0, 1, 0)
+    NUM(D, "data", "eval_prompt_share", 0.5, 0, 1, 0) r->eval_prompt_share = v;
 
     // optim
     optim_cfg *c = &r->oc;
@@ -472,7 +473,7 @@ static int setup(run *r, const t2_train_opts *o) {
                        t2_lm_train_cfg(t2_vlm_train_lm(r->vt))->vocab_size);
     t2_train_data_model dm = {r->tok, chat, r->has_pre ? &r->pre : NULL, t2_vlm_train_image_tokens(r->vt),
                               t2_vlm_train_image_token_id(r->vt), t2_vlm_train_image_size(r->vt), r->max_len,
-                              t2_json_num(cJSON_GetObjectItem(r->recipe, "data"), "eval_prompt_share", 0.5)};
+                              r->eval_prompt_share};
     if (!(r->data = t2_train_data_new(cJSON_GetObjectItem(cJSON_GetObjectItem(r->recipe, "data"), "sources"), r->base, &dm, r->seed)))
         return -1;
     if (!strcmp(r->init, "random")) {
